@@ -1,0 +1,423 @@
+"""Every HDF5 artifact kind the workflow passes between stages, declared in one table.
+
+A kind lists its datasets (dtype, symbolic shape, units, meaning) and required attributes, and carries a
+schema version. :func:`write_artifact` validates data against the kind, writes to a temporary file beside
+the target and renames it (so a killed job never leaves a half-written artifact), and stamps provenance.
+:func:`read_artifact` refuses a file of another kind or schema version.
+
+Conventions: lengths in Angstrom, energies in eV, forces in eV/Angstrom, stresses in GPa in Voigt order
+(xx, yy, zz, yz, xz, xy) with ASE's sign (positive = tensile). Per-configuration data of varying atom count
+is stored concatenated along ``n_atoms_total`` with ``n_atoms`` giving each configuration's count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from multiscale import __version__
+from multiscale.errors import ArtifactError
+
+STR = "str"  # variable-length UTF-8 strings
+
+
+@dataclass(frozen=True)
+class Dataset:
+    dtype: str  # numpy dtype string ("f8", "i8", "bool") or STR
+    shape: tuple[str | int, ...]  # symbolic dimension names bind consistently across one artifact
+    units: str
+    description: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    name: str
+    version: int
+    description: str
+    datasets: dict[str, Dataset]
+    attrs: dict[str, str] = field(default_factory=dict)  # required attribute -> meaning
+
+
+def _structure_datasets(per: str) -> dict[str, Dataset]:
+    """Datasets of a set of atomic configurations (``per`` = the configuration dimension)."""
+    return {
+        "n_atoms": Dataset("i8", (per,), "1", "atoms in each configuration"),
+        "numbers": Dataset("i8", ("n_atoms_total",), "1", "atomic numbers, concatenated"),
+        "positions": Dataset("f8", ("n_atoms_total", 3), "Angstrom", "Cartesian positions, concatenated"),
+        "cell": Dataset("f8", (per, 3, 3), "Angstrom", "cell vectors as rows"),
+        "pbc": Dataset("bool", (per, 3), "1", "periodicity along each cell vector"),
+    }
+
+
+_LABELS = {
+    "energy": Dataset("f8", ("n_configs",), "eV", "energy per cell: the force-consistent (Mermin free) energy"),
+    "forces": Dataset("f8", ("n_atoms_total", 3), "eV/Angstrom", "atomic forces, concatenated"),
+    "stress": Dataset("f8", ("n_configs", 6), "GPa", "stress, Voigt xx yy zz yz xz xy, positive tensile"),
+}
+
+_PROPERTY_TABLE = {
+    "names": Dataset(STR, ("n_props",), "-", "property names (e.g. a0, B, C11)"),
+    "values": Dataset("f8", ("n_props",), "see units", "property values"),
+    "std": Dataset("f8", ("n_props",), "see units", "one standard deviation (fit or posterior); NaN if unknown"),
+    "units": Dataset(STR, ("n_props",), "-", "units of each property"),
+    "notes": Dataset(STR, ("n_props",), "-", "how each value was obtained (cell, settings, method)"),
+}
+
+KINDS: dict[str, ArtifactKind] = {
+    k.name: k
+    for k in [
+        ArtifactKind(
+            "dft_structures",
+            1,
+            "Generated configurations of one group, before any calculation.",
+            {
+                **_structure_datasets("n_configs"),
+                "names": Dataset(STR, ("n_configs",), "-", "unique configuration names"),
+                "groups": Dataset(STR, ("n_configs",), "-", "configuration group label"),
+                "metadata": Dataset(STR, ("n_configs",), "-", "JSON: strain tensor, temperature, defect..."),
+            },
+            {"group": "group of all configurations in this file", "material": "JSON material settings"},
+        ),
+        ArtifactKind(
+            "dft_calc",
+            1,
+            "One DFT single-point calculation of one configuration.",
+            {
+                **_structure_datasets("n_configs"),
+                **_LABELS,
+                "scf_iterations": Dataset("i8", ("n_configs",), "1", "SCF iterations used"),
+                "wall_time": Dataset("f8", ("n_configs",), "s", "wall time of the calculation"),
+            },
+            {
+                "name": "configuration name",
+                "group": "configuration group",
+                "metadata": "JSON metadata of the configuration",
+                "settings": "JSON DFT settings used",
+                "cache_key": "sha256 of (structure, settings, code version)",
+                "retries": "JSON list of retries with the settings changed",
+            },
+        ),
+        ArtifactKind(
+            "dft_dataset",
+            1,
+            "All DFT-labelled configurations of a study: the training/validation data of the potential.",
+            {
+                **_structure_datasets("n_configs"),
+                **_LABELS,
+                "names": Dataset(STR, ("n_configs",), "-", "configuration names"),
+                "groups": Dataset(STR, ("n_configs",), "-", "configuration groups"),
+                "metadata": Dataset(STR, ("n_configs",), "-", "JSON metadata per configuration"),
+                "scf_iterations": Dataset("i8", ("n_configs",), "1", "SCF iterations used"),
+                "wall_time": Dataset("f8", ("n_configs",), "s", "wall time per calculation"),
+            },
+            {"settings": "JSON DFT settings", "dropped": "JSON list of dropped configurations and why"},
+        ),
+        ArtifactKind(
+            "eos",
+            1,
+            "Equation-of-state fit (Birch-Murnaghan) of energy vs volume per atom.",
+            {
+                "volume": Dataset("f8", ("n_points",), "Angstrom^3/atom", "volume per atom"),
+                "energy": Dataset("f8", ("n_points",), "eV/atom", "energy per atom"),
+            },
+            {
+                "a0": "equilibrium lattice constant, Angstrom",
+                "a0_std": "its fit standard deviation, Angstrom",
+                "B": "bulk modulus, GPa",
+                "B_std": "its fit standard deviation, GPa",
+                "Bp": "pressure derivative of B",
+                "E0": "minimum energy per atom, eV",
+                "V0": "equilibrium volume per atom, Angstrom^3",
+            },
+        ),
+        ArtifactKind(
+            "properties",
+            1,
+            "A table of material properties from one scale, with uncertainties and provenance notes.",
+            dict(_PROPERTY_TABLE),
+            {"scale": "dft, mlip or md", "settings": "JSON settings at which the values were computed"},
+        ),
+        ArtifactKind(
+            "potential",
+            1,
+            "A fitted linear SNAP potential with Bayesian posterior and held-out validation.",
+            {
+                "coefficients": Dataset("f8", ("n_coeff",), "eV", "posterior mean, LAMMPS .snapcoeff order"),
+                "covariance": Dataset("f8", ("n_coeff", "n_coeff"), "eV^2", "posterior covariance"),
+                "split": Dataset(STR, ("n_configs",), "-", "train or test, per dataset configuration"),
+                "config_names": Dataset(STR, ("n_configs",), "-", "dataset configuration names"),
+                "energy_dft": Dataset("f8", ("n_configs",), "eV/atom", "DFT energy per atom"),
+                "energy_pred": Dataset("f8", ("n_configs",), "eV/atom", "predicted energy per atom"),
+                "energy_std": Dataset("f8", ("n_configs",), "eV/atom", "predictive std of energy per atom"),
+                "forces_dft": Dataset("f8", ("n_atoms_total", 3), "eV/Angstrom", "DFT forces"),
+                "forces_pred": Dataset("f8", ("n_atoms_total", 3), "eV/Angstrom", "predicted forces"),
+                "forces_std": Dataset("f8", ("n_atoms_total", 3), "eV/Angstrom", "predictive std of forces"),
+                "stress_dft": Dataset("f8", ("n_configs", 6), "GPa", "DFT stress"),
+                "stress_pred": Dataset("f8", ("n_configs", 6), "GPa", "predicted stress"),
+                "n_atoms": Dataset("i8", ("n_configs",), "1", "atoms per configuration"),
+            },
+            {
+                "snapparam": "text of the LAMMPS .snapparam file",
+                "snapcoeff": "text of the LAMMPS .snapcoeff file",
+                "element": "chemical symbol",
+                "hyperparameters": "JSON: alpha (noise precision), lambda (prior precision), per-row weights",
+                "metrics": "JSON: RMSE/MAE per split and per group",
+                "settings": "JSON MLIP settings",
+            },
+        ),
+        ArtifactKind(
+            "continuum",
+            1,
+            "Continuum (FEM) solution summary: homogeneous-strain check and specimen field statistics.",
+            {
+                "strain": Dataset("f8", (6,), "1", "applied homogeneous strain, Voigt (engineering shear)"),
+                "stress_fem": Dataset("f8", (6,), "GPa", "volume-averaged FEM stress"),
+                "stress_md": Dataset("f8", (6,), "GPa", "MD stress of the same homogeneous strain"),
+                "stiffness": Dataset("f8", (6, 6), "GPa", "Voigt stiffness used (from the MD stage)"),
+            },
+            {"settings": "JSON continuum settings", "mesh": "JSON mesh description", "xdmf": "field file"},
+        ),
+        ArtifactKind(
+            "divergence",
+            1,
+            "Divergence records between scales: each quantity at the finer and the coarser scale.",
+            {
+                "transition": Dataset(STR, ("n_records",), "-", "e.g. dft->mlip, mlip->md, md->continuum"),
+                "quantity": Dataset(STR, ("n_records",), "-", "what is compared"),
+                "fine": Dataset("f8", ("n_records",), "see units", "value at the finer (reference) scale"),
+                "fine_std": Dataset("f8", ("n_records",), "see units", "its uncertainty (NaN if unknown)"),
+                "coarse": Dataset("f8", ("n_records",), "see units", "value at the coarser scale"),
+                "coarse_std": Dataset("f8", ("n_records",), "see units", "its uncertainty (NaN if unknown)"),
+                "difference": Dataset("f8", ("n_records",), "see units", "coarse - fine"),
+                "relative": Dataset("f8", ("n_records",), "1", "(coarse - fine)/|fine| (NaN if fine ~ 0)"),
+                "units": Dataset(STR, ("n_records",), "-", "units"),
+            },
+            {"study": "study name"},
+        ),
+    ]
+}
+
+
+@dataclass
+class Artifact:
+    """An artifact read back from disk: validated datasets, attributes and provenance."""
+
+    kind: ArtifactKind
+    path: Path
+    data: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+    provenance: dict[str, Any]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.data[key]
+
+    def json_attr(self, key: str) -> Any:
+        return json.loads(self.attrs[key])
+
+
+# ------------------------------------------------------------------------------------------- provenance
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def digest(obj: Any) -> str:
+    """Stable sha256 of a JSON-serialisable object (keys sorted)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_SOFTWARE = ("gpaw", "lammps", "dolfinx-solver-real", "fenics-basix", "ase", "numpy", "scipy", "h5py", "snakemake")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the codes behind every number, read from package metadata (no heavy imports)."""
+    out = {}
+    for name in _SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    import platform
+
+    out["python"] = platform.python_version()
+    return out
+
+
+def git_commit() -> str:
+    """Commit of the source tree this package runs from ('-dirty' if modified), or 'unknown'."""
+    src = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, timeout=5, check=True).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(inputs: Iterable[str | os.PathLike] = (), config: Any = None) -> dict[str, Any]:
+    return {
+        "package": "multiscale",
+        "package_version": __version__,
+        "git_commit": git_commit(),
+        "config_digest": digest(config) if config is not None else None,
+        "inputs": {str(p): sha256_file(p) for p in inputs},
+        "software": software_versions(),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+# ------------------------------------------------------------------------------------------- validation
+def _as_array(kind: ArtifactKind, key: str, spec: Dataset, value: Any) -> np.ndarray:
+    if spec.dtype == STR:
+        arr = np.asarray(value, dtype=object)
+        if arr.size and not all(isinstance(v, str) for v in arr.ravel()):
+            raise ArtifactError(f"artifact kind '{kind.name}': dataset '{key}' must hold strings")
+        return arr
+    try:
+        return np.asarray(value, dtype=spec.dtype)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"artifact kind '{kind.name}': dataset '{key}' is not convertible to "
+                            f"{spec.dtype}: {exc}") from exc
+
+
+def validate(kind: ArtifactKind, data: Mapping[str, Any], where: str = "") -> dict[str, np.ndarray]:
+    """Check names, dtypes and symbolic shapes; return the data as arrays."""
+    where = f" in {where}" if where else ""
+    unknown = set(data) - set(kind.datasets)
+    if unknown:
+        raise ArtifactError(f"artifact kind '{kind.name}'{where}: undeclared datasets {sorted(unknown)}; "
+                            f"declare them in multiscale.artifacts.KINDS")
+    dims: dict[str, int] = {}
+    out = {}
+    for key, spec in kind.datasets.items():
+        if key not in data:
+            if spec.optional:
+                continue
+            raise ArtifactError(f"artifact kind '{kind.name}'{where}: required dataset '{key}' is missing")
+        arr = _as_array(kind, key, spec, data[key])
+        if arr.ndim != len(spec.shape):
+            raise ArtifactError(f"artifact kind '{kind.name}'{where}: dataset '{key}' has shape {arr.shape}, "
+                                f"expected {spec.shape}")
+        for axis, (n, sym) in enumerate(zip(arr.shape, spec.shape, strict=True)):
+            if isinstance(sym, int):
+                if n != sym:
+                    raise ArtifactError(f"artifact kind '{kind.name}'{where}: dataset '{key}' axis {axis} has "
+                                        f"length {n}, expected {sym}")
+            elif dims.setdefault(sym, n) != n:
+                raise ArtifactError(f"artifact kind '{kind.name}'{where}: dataset '{key}' axis {axis} ('{sym}') "
+                                    f"has length {n} but another dataset gives '{sym}' = {dims[sym]}")
+        out[key] = arr
+    if "n_atoms" in out and "n_atoms_total" in dims and int(out["n_atoms"].sum()) != dims["n_atoms_total"]:
+        raise ArtifactError(f"artifact kind '{kind.name}'{where}: sum(n_atoms) = {int(out['n_atoms'].sum())} "
+                            f"but per-atom datasets have {dims['n_atoms_total']} rows")
+    return out
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool | np.integer | np.floating):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+# ------------------------------------------------------------------------------------------- write / read
+def write_artifact(
+    path: str | os.PathLike,
+    kind: str,
+    data: Mapping[str, Any],
+    attrs: Mapping[str, Any] | None = None,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    config: Any = None,
+) -> Path:
+    """Validate ``data``/``attrs`` against ``kind`` and write them atomically to ``path``.
+
+    Non-scalar attributes are stored as JSON strings. ``inputs`` are the artifact files this one was
+    computed from (their sha256 goes into the provenance) and ``config`` the settings used (digested).
+    """
+    path = Path(path)
+    if kind not in KINDS:
+        raise ArtifactError(f"unknown artifact kind '{kind}'; known kinds: {sorted(KINDS)}")
+    spec = KINDS[kind]
+    attrs = dict(attrs or {})
+    missing = set(spec.attrs) - set(attrs)
+    if missing:
+        raise ArtifactError(f"artifact kind '{kind}' for {path}: required attributes {sorted(missing)} missing")
+    arrays = validate(spec, data, str(path))
+    prov = provenance(inputs, config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["kind"] = kind
+            f.attrs["schema_version"] = spec.version
+            f.attrs["provenance"] = json.dumps(prov, sort_keys=True)
+            for key, value in attrs.items():
+                f.attrs[key] = _attr_value(value)
+            for key, arr in arrays.items():
+                ds_spec = spec.datasets[key]
+                if ds_spec.dtype == STR:
+                    ds = f.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype())
+                else:
+                    ds = f.create_dataset(key, data=arr)
+                ds.attrs["units"] = ds_spec.units
+                ds.attrs["description"] = ds_spec.description
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
+    """Read and validate an artifact; fail clearly on a wrong kind, schema version or content."""
+    path = Path(path)
+    if kind not in KINDS:
+        raise ArtifactError(f"unknown artifact kind '{kind}'; known kinds: {sorted(KINDS)}")
+    spec = KINDS[kind]
+    if not path.exists():
+        raise ArtifactError(f"{path}: no such artifact (expected kind '{kind}'); run the stage that makes it")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ArtifactError(f"{path}: not a readable HDF5 file ({exc}); delete it and rerun its stage") from exc
+    with f:
+        found = f.attrs.get("kind")
+        if found != kind:
+            raise ArtifactError(f"{path}: artifact kind is '{found}', expected '{kind}'")
+        version = int(f.attrs.get("schema_version", -1))
+        if version != spec.version:
+            raise ArtifactError(f"{path}: '{kind}' schema version {version}, this multiscale reads version "
+                                f"{spec.version}; rerun the stage that wrote it")
+        data = {}
+        for key, ds_spec in spec.datasets.items():
+            if key not in f:
+                continue
+            ds = f[key]
+            data[key] = np.array(ds.asstr()[()], dtype=object) if ds_spec.dtype == STR else ds[()]
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    prov = json.loads(attrs.pop("provenance", "{}"))
+    attrs.pop("kind", None)
+    attrs.pop("schema_version", None)
+    missing = set(spec.attrs) - set(attrs)
+    if missing:
+        raise ArtifactError(f"{path}: '{kind}' artifact lacks required attributes {sorted(missing)}")
+    return Artifact(spec, path, validate(spec, data, str(path)), attrs, prov)

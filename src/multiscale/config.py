@@ -1,0 +1,108 @@
+"""Study configuration: validation against workflow/schemas/config.schema.yaml, defaults, error messages.
+
+The JSON Schema is the single source of truth for keys, types, defaults and descriptions. Validation runs
+before any job (from workflow/rules/common.smk) and fails with a message naming the file, the key and the
+fix. Stage settings are then plain dataclasses built from the validated sections (see ``settings``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from multiscale.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+    p = Path(path) if path else SCHEMA_PATH
+    if not p.exists():
+        raise ConfigError(f"config schema not found at {p}; run from a multiscale checkout")
+    return yaml.safe_load(p.read_text())
+
+
+def _fill_defaults(schema: Mapping[str, Any], instance: Any) -> Any:
+    """Return ``instance`` with every missing key set to its schema default (recursively)."""
+    if schema.get("type") != "object" or not isinstance(instance, dict):
+        return instance
+    out = dict(instance)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if key in out:
+            out[key] = _fill_defaults(sub, out[key])
+    return out
+
+
+def _describe(schema: Mapping[str, Any], path: Sequence[Any]) -> Mapping[str, Any]:
+    node: Mapping[str, Any] = schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def validate_config(config: Mapping[str, Any], sources: Sequence[str | Path] = (),
+                    schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a study config and return it with defaults filled in.
+
+    ``sources`` are the files the config was read from (named in error messages).
+    Raises :class:`ConfigError` listing every problem: unknown keys, wrong types, impossible values.
+    """
+    import jsonschema
+
+    schema = schema or load_schema()
+    where = ", ".join(str(s) for s in sources) or "<config>"
+    filled = _fill_defaults(schema, copy.deepcopy(dict(config)))
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path))):
+        key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+        if err.validator == "additionalProperties":
+            allowed = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(allowed))
+            for name in extra:
+                full = f"{key}.{name}" if err.absolute_path else name
+                problems.append(f"unknown key '{full}'. Fix: remove it or use one of: {', '.join(allowed)}")
+            continue
+        node = _describe(schema, list(err.absolute_path))
+        hint = node.get("description", "")
+        default = node.get("default")
+        fix = f"expected: {hint}" if hint else ""
+        if default is not None:
+            fix += f" (default: {default})"
+        problems.append(f"key '{key}' = {err.instance!r}: {err.message}. Fix: {fix.strip()}")
+    if problems:
+        raise ConfigError(f"invalid study configuration in {where}:\n  - " + "\n  - ".join(problems))
+    return filled
+
+
+def load_config(*paths: str | Path) -> dict[str, Any]:
+    """Read one or more YAML files (later ones override earlier ones, deeply) and validate them."""
+    merged: dict[str, Any] = {}
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {p} must hold a mapping of keys, not {type(data).__name__}")
+        merged = deep_update(merged, data)
+    return validate_config(merged, paths)
+
+
+def deep_update(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for k, v in new.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out

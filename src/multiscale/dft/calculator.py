@@ -1,0 +1,153 @@
+"""GPAW single points: settings, k-point density, SCF retry, and a content-addressed cache.
+
+A calculation is keyed by the sha256 of (structure, physics settings, GPAW version). The cache stores one
+``dft_calc`` artifact per key; every study and sweep point that asks for the same calculation reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from multiscale.artifacts import digest, read_artifact, write_artifact
+from multiscale.elastic import EV_PER_A3_TO_GPA
+from multiscale.errors import SCFConvergenceError
+
+# Settings that change the physics (the cache key); the rest (cache location, failure policy) do not.
+PHYSICS_KEYS = ("xc", "ecut", "kpt_density", "smearing", "scf")
+
+
+@dataclass
+class DFTSettings:
+    xc: str = "PBE"
+    ecut: float = 350.0  # eV
+    kpt_density: float = 3.5  # k-points per reciprocal Angstrom (2 pi included)
+    smearing: float = 0.1  # eV, Fermi-Dirac
+    scf: dict[str, Any] = field(default_factory=lambda: {"energy": 1.0e-5, "density": 1.0e-5, "maxiter": 200})
+    on_failure: str = "fail"
+    cache_dir: str = "results/cache/dft"
+    configurations: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DFTSettings:
+        return cls(**d)
+
+    def physics(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: d[k] for k in PHYSICS_KEYS}
+
+
+def kpoint_mesh(cell: np.ndarray, density: float, pbc=(True, True, True)) -> tuple[int, int, int]:
+    """Monkhorst-Pack sizes n_i = ceil(density * |b_i|), b_i reciprocal vectors including 2 pi."""
+    recip = 2 * np.pi * np.linalg.inv(np.asarray(cell, float)).T
+    sizes = [max(1, int(np.ceil(density * np.linalg.norm(b) - 1e-9))) if p else 1
+             for b, p in zip(recip, pbc, strict=True)]
+    return tuple(sizes)  # type: ignore[return-value]
+
+
+def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
+    from importlib.metadata import version
+
+    structure = {
+        "numbers": atoms.numbers.tolist(),
+        "positions": np.round(atoms.positions, 8).tolist(),
+        "cell": np.round(atoms.cell[:], 8).tolist(),
+        "pbc": atoms.pbc.tolist(),
+    }
+    return digest({"structure": structure, "settings": settings.physics(), "gpaw": version("gpaw")})
+
+
+def _gpaw(settings: DFTSettings, atoms: Atoms, txt: str | None, safer: bool, comm=None):
+    from gpaw import GPAW, PW, FermiDirac, Mixer
+
+    scf = settings.scf
+    kwargs: dict[str, Any] = dict(
+        mode=PW(settings.ecut),
+        xc=settings.xc,
+        kpts={"size": kpoint_mesh(atoms.cell[:], settings.kpt_density, atoms.pbc), "gamma": True},
+        occupations=FermiDirac(settings.smearing),
+        convergence={"energy": scf["energy"], "density": scf["density"]},
+        maxiter=int(scf["maxiter"]) * (2 if safer else 1),
+        txt=txt,
+    )
+    if safer:
+        kwargs["mixer"] = Mixer(beta=0.02, nmaxold=8, weight=100.0)
+    if comm is not None:
+        kwargs["communicator"] = comm
+    return GPAW(**kwargs)
+
+
+def run_single_point(atoms: Atoms, settings: DFTSettings, txt: str | None = None, comm=None) -> dict[str, Any]:
+    """Energy, forces and stress of one structure, retrying a failed SCF once with safer mixing.
+
+    Returns a dict with the labels, SCF iterations, wall time and the list of retries made.
+    Raises :class:`SCFConvergenceError` naming the configuration and settings if the retry fails too.
+    """
+    from gpaw import KohnShamConvergenceError
+
+    retries: list[dict[str, Any]] = []
+    name = atoms.info.get("name", atoms.get_chemical_formula())
+    for attempt, safer in enumerate((False, True)):
+        work = atoms.copy()
+        work.calc = _gpaw(settings, work, txt, safer, comm)
+        t0 = time.perf_counter()
+        try:
+            energy = work.get_potential_energy(force_consistent=True)
+            forces = work.get_forces()
+            stress = work.get_stress(voigt=True) * EV_PER_A3_TO_GPA
+        except KohnShamConvergenceError as exc:
+            retries.append({"attempt": attempt, "mixer": "beta=0.02,nmaxold=8,weight=100" if safer else "default",
+                            "maxiter": int(settings.scf["maxiter"]) * (2 if safer else 1), "error": str(exc)})
+            continue
+        niter = int(work.calc.get_number_of_iterations())
+        return {"energy": float(energy), "forces": np.asarray(forces), "stress": np.asarray(stress),
+                "scf_iterations": niter, "wall_time": time.perf_counter() - t0, "retries": retries}
+    raise SCFConvergenceError(
+        f"SCF did not converge for configuration '{name}' with settings {json.dumps(settings.physics())}, "
+        f"also after a retry with safer mixing and twice the iterations ({retries[-1]['maxiter']}). "
+        f"Fix: raise dft.scf.maxiter, loosen dft.scf.energy/density, or set dft.on_failure: drop")
+
+
+def calc_data(atoms: Atoms, result: dict[str, Any]) -> dict[str, Any]:
+    """Datasets of a ``dft_calc`` artifact."""
+    return {
+        "n_atoms": [len(atoms)], "numbers": atoms.numbers, "positions": atoms.positions,
+        "cell": [atoms.cell[:]], "pbc": [atoms.pbc], "energy": [result["energy"]], "forces": result["forces"],
+        "stress": [result["stress"]], "scf_iterations": [result["scf_iterations"]],
+        "wall_time": [result["wall_time"]],
+    }
+
+
+def compute_cached(atoms: Atoms, settings: DFTSettings, out: str | Path, *, inputs=(), txt: str | None = None,
+                   comm=None) -> bool:
+    """Write the ``dft_calc`` artifact of ``atoms`` to ``out``, from the cache if it holds the calculation.
+
+    Returns True if GPAW ran, False on a cache hit. Only rank 0 writes.
+    """
+    key = cache_key(atoms, settings)
+    cached = Path(settings.cache_dir) / key[:2] / f"{key}.h5"
+    rank = 0 if comm is None else comm.rank
+    ran = False
+    if not cached.exists():
+        result = run_single_point(atoms, settings, txt=txt, comm=comm)
+        if rank == 0:
+            write_artifact(cached, "dft_calc", calc_data(atoms, result), {
+                "name": atoms.info.get("name", ""), "group": atoms.info.get("group", ""),
+                "metadata": atoms.info.get("metadata", "{}"), "settings": settings.physics(), "cache_key": key,
+                "retries": result["retries"]}, config=settings.physics())
+        ran = True
+    if rank == 0:
+        art = read_artifact(cached, "dft_calc")  # validates the cache entry too
+        attrs = dict(art.attrs)
+        attrs.update(name=atoms.info.get("name", ""), group=atoms.info.get("group", ""),
+                     metadata=atoms.info.get("metadata", "{}"))
+        write_artifact(out, "dft_calc", art.data, attrs, inputs=[*inputs, cached], config=settings.physics())
+    if comm is not None:
+        comm.barrier()
+    return ran

@@ -1,0 +1,145 @@
+"""DFT stage entry points called by the workflow rules (one function per rule)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multiscale.artifacts import read_artifact, write_artifact
+from multiscale.atomsio import images_from_arrays, metadata, structure_arrays
+from multiscale.dft.calculator import DFTSettings, compute_cached
+from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, Material, generate
+from multiscale.elastic import fit_cubic_elastic, fit_eos, lattice_from_volume
+from multiscale.errors import ArtifactError, SCFConvergenceError
+
+
+def write_structures(group: str, material: dict, dft: dict, out: str, eos: str | None = None) -> None:
+    mat = Material.from_dict(material)
+    conf = ConfigurationSettings.from_dict(DFTSettings.from_dict(dft).configurations)
+    a0 = None
+    if group in NEEDS_A0:
+        if eos is None:
+            raise ArtifactError(f"group '{group}' needs the EOS artifact (--eos) for the DFT lattice constant")
+        a0 = float(read_artifact(eos, "eos").attrs["a0"])
+    images = generate(group, mat, conf, a0)
+    data = structure_arrays(images)
+    data.update(names=[a.info["name"] for a in images], groups=[group] * len(images),
+                metadata=[a.info["metadata"] for a in images])
+    write_artifact(out, "dft_structures", data, {"group": group, "material": material},
+                   inputs=[eos] if eos else [], config={"material": material, "configurations": conf.__dict__})
+
+
+def run_configuration(structures: str, name: str, dft: dict, out: str, txt: str | None = None, comm=None) -> None:
+    """Label one configuration with GPAW (through the cache). On a failed SCF: fail, or drop and record."""
+    settings = DFTSettings.from_dict(dft)
+    art = read_artifact(structures, "dft_structures")
+    images = {a.info["name"]: a for a in images_from_arrays(art.data, labels=False)}
+    if name not in images:
+        raise ArtifactError(f"{structures}: no configuration named '{name}' (have: {sorted(images)})")
+    atoms = images[name]
+    atoms.info["group"] = art.attrs["group"]
+    try:
+        compute_cached(atoms, settings, out, inputs=[structures], txt=txt, comm=comm)
+    except SCFConvergenceError as exc:
+        if settings.on_failure != "drop":
+            raise
+        empty = structure_arrays([])
+        empty.update(energy=np.zeros(0), forces=np.zeros((0, 3)), stress=np.zeros((0, 6)),
+                     scf_iterations=np.zeros(0, int), wall_time=np.zeros(0))
+        if comm is None or comm.rank == 0:
+            write_artifact(out, "dft_calc", empty, {
+                "name": name, "group": art.attrs["group"], "metadata": atoms.info["metadata"],
+                "settings": settings.physics(), "cache_key": "", "retries": [{"dropped": str(exc)}]},
+                inputs=[structures], config=settings.physics())
+
+
+def _concat(calcs: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]], list[str]]:
+    parts: dict[str, list] = {k: [] for k in ("n_atoms", "numbers", "positions", "cell", "pbc", "energy", "forces",
+                                              "stress", "scf_iterations", "wall_time")}
+    names, groups, metas, dropped = [], [], [], []
+    for path in calcs:
+        art = read_artifact(path, "dft_calc")
+        if len(art["n_atoms"]) == 0:
+            dropped.append({"name": art.attrs["name"], "why": json.loads(art.attrs["retries"])[-1]["dropped"]})
+            continue
+        for k in parts:
+            parts[k].append(art[k])
+        names.append(art.attrs["name"]), groups.append(art.attrs["group"]), metas.append(art.attrs["metadata"])
+    data = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
+    data.update(names=names, groups=groups, metadata=metas)
+    return data, dropped, [str(c) for c in calcs]
+
+
+def gather(calcs: Sequence[str], dft: dict, out: str, extxyz: str | None = None) -> None:
+    """Collect every labelled configuration into one dataset artifact (and optionally extxyz)."""
+    data, dropped, inputs = _concat(calcs)
+    settings = DFTSettings.from_dict(dft)
+    write_artifact(out, "dft_dataset", data, {"settings": settings.physics(), "dropped": dropped}, inputs=inputs,
+                   config=settings.physics())
+    if extxyz:
+        export_extxyz(out, extxyz)
+
+
+def export_extxyz(dataset: str, out: str) -> None:
+    """Write a dataset artifact as extended XYZ (energy, forces, stress, group, metadata per frame)."""
+    from ase.io import write
+
+    art = read_artifact(dataset, "dft_dataset")
+    images = images_from_arrays(art.data)
+    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
+    write(tmp, images, format="extxyz")
+    tmp.replace(out)
+
+
+def fit_equation_of_state(calcs: Sequence[str], material: dict, out: str) -> None:
+    mat = Material.from_dict(material)
+    vols, ens = [], []
+    for path in calcs:
+        art = read_artifact(path, "dft_calc")
+        if len(art["n_atoms"]) == 0:
+            continue
+        n = int(art["n_atoms"][0])
+        vols.append(abs(np.linalg.det(art["cell"][0])) / n)
+        ens.append(float(art["energy"][0]) / n)
+    if len(vols) < 5:
+        raise ArtifactError(f"EOS fit needs at least 5 converged volumes, got {len(vols)}: raise "
+                            f"dft.configurations.eos.points or fix the failed SCF runs")
+    fit = fit_eos(np.array(vols), np.array(ens))
+    n_cub = mat.atoms_per_cubic_cell
+    a0 = lattice_from_volume(fit.v0, n_cub)
+    a0_std = a0 / 3 * fit.v0_std / fit.v0
+    write_artifact(out, "eos", {"volume": vols, "energy": ens},
+                   {"a0": a0, "a0_std": a0_std, "B": fit.b0, "B_std": fit.b0_std, "Bp": fit.bp, "E0": fit.e0,
+                    "V0": fit.v0}, inputs=list(calcs), config=material)
+
+
+def reference_properties(dataset: str, eos: str, out: str) -> None:
+    """DFT reference properties at the dataset's settings: a0, B (EOS) and C11, C12, C44 (stress-strain)."""
+    ds = read_artifact(dataset, "dft_dataset")
+    e = read_artifact(eos, "eos")
+    images = images_from_arrays(ds.data)
+    strains, stresses = [], []
+    for atoms, stress in zip(images, ds["stress"], strict=True):
+        if atoms.info["group"] == "elastic":
+            strains.append(metadata(atoms)["strain_voigt"])
+            stresses.append(stress)
+    if not strains:
+        raise ArtifactError(f"{dataset}: no 'elastic' configurations; enable dft.configurations.elastic")
+    c = fit_cubic_elastic(np.array(strains), np.array(stresses))
+    settings = ds.json_attr("settings")
+    cell_note = f"{images[0].get_chemical_formula()} cubic cell, {settings['xc']}, ecut {settings['ecut']} eV, " \
+                f"k-density {settings['kpt_density']}/A^-1, FD {settings['smearing']} eV"
+    names = ["a0", "B", "C11", "C12", "C44"]
+    values = [e.attrs["a0"], e.attrs["B"], c["C11"][0], c["C12"][0], c["C44"][0]]
+    std = [e.attrs["a0_std"], e.attrs["B_std"], c["C11"][1], c["C12"][1], c["C44"][1]]
+    units = ["Angstrom", "GPa", "GPa", "GPa", "GPa"]
+    notes = [f"Birch-Murnaghan fit; {cell_note}"] * 2 + [f"stress-strain fit, strains "
+                                                         f"{sorted({abs(max(s, key=abs)) for s in strains})}; "
+                                                         f"{cell_note}"] * 3
+    write_artifact(out, "properties", {"names": names, "values": values, "std": std, "units": units,
+                                       "notes": notes}, {"scale": "dft", "settings": settings},
+                   inputs=[dataset, eos], config=settings)

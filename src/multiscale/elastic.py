@@ -1,0 +1,143 @@
+"""Shared mechanics used by every scale: strain sets, EOS fits, cubic elastic constants, rotations.
+
+Voigt order is (xx, yy, zz, yz, xz, xy); strains use engineering shear (gamma = 2 eps_ij), stresses are in GPa
+with positive = tensile. The same functions fit DFT, MLIP and MD data, so the scales are compared like for like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EV_PER_A3_TO_GPA = 160.21766208
+VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+
+def voigt_to_tensor(strain_voigt: np.ndarray) -> np.ndarray:
+    """Engineering-shear Voigt strain -> symmetric 3x3 strain tensor."""
+    e = np.asarray(strain_voigt, dtype=float)
+    return np.array([[e[0], e[5] / 2, e[4] / 2], [e[5] / 2, e[1], e[3] / 2], [e[4] / 2, e[3] / 2, e[2]]])
+
+
+def tensor_to_voigt_strain(eps: np.ndarray) -> np.ndarray:
+    return np.array([eps[0, 0], eps[1, 1], eps[2, 2], 2 * eps[1, 2], 2 * eps[0, 2], 2 * eps[0, 1]])
+
+
+def deform_cell(cell: np.ndarray, strain_voigt: np.ndarray) -> np.ndarray:
+    """Apply a small homogeneous strain to cell vectors given as rows: cell' = cell (I + eps)."""
+    return np.asarray(cell) @ (np.eye(3) + voigt_to_tensor(strain_voigt))
+
+
+def cubic_stiffness(c11: float, c12: float, c44: float) -> np.ndarray:
+    """6x6 Voigt stiffness of a cubic crystal in its cube axes (GPa)."""
+    c = np.zeros((6, 6))
+    c[:3, :3] = c12
+    np.fill_diagonal(c[:3, :3], c11)
+    c[3, 3] = c[4, 4] = c[5, 5] = c44
+    return c
+
+
+def elastic_strain_set(amplitudes: list[float]) -> list[tuple[str, np.ndarray]]:
+    """Normal (xx) and shear (yz) strains, each amplitude with both signs: enough for cubic C11, C12, C44."""
+    out = []
+    for mode, index in (("xx", 0), ("yz", 3)):
+        for amp in amplitudes:
+            for sign in (1, -1):
+                e = np.zeros(6)
+                e[index] = sign * amp
+                out.append((mode, e))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- fits
+@dataclass
+class LinearFit:
+    slope: float
+    slope_std: float
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> LinearFit:
+    """Slope of y(x) with its standard error. With symmetric +/- strains a quadratic term is fitted too,
+    so the (physical) curvature of the stress-strain curve does not bias the tangent modulus at zero."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    deg = 2 if len(np.unique(x)) >= 4 else 1
+    cols = [np.ones_like(x), x] + ([x**2] if deg == 2 else [])
+    a = np.stack(cols, axis=1)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    dof = len(x) - a.shape[1]
+    if dof > 0:
+        resid = y - a @ coef
+        s2 = float(resid @ resid) / dof
+        cov = s2 * np.linalg.inv(a.T @ a)
+        std = float(np.sqrt(cov[1, 1]))
+    else:
+        std = float("nan")
+    return LinearFit(float(coef[1]), std)
+
+
+def fit_cubic_elastic(strains: np.ndarray, stresses: np.ndarray) -> dict[str, tuple[float, float]]:
+    """C11, C12, C44 (GPa) with standard errors from (strain, stress) pairs of single-component strains.
+
+    ``strains``: (n, 6) engineering-shear Voigt; ``stresses``: (n, 6) GPa. Uses xx-normal and yz-shear
+    deformations (others, e.g. yy or xz, are mapped by cubic symmetry). An unstrained point (all zero) may be
+    included and is used in every fit.
+    """
+    strains = np.asarray(strains, float)
+    stresses = np.asarray(stresses, float)
+    xs11, ys11, xs12, ys12, xs44, ys44 = [], [], [], [], [], []
+    for e, s in zip(strains, stresses, strict=True):
+        nz = np.flatnonzero(np.abs(e) > 1e-12)
+        if len(nz) == 0:
+            xs11.append(0.0), ys11.append(s[0]), xs44.append(0.0), ys44.append(s[3])
+            continue
+        if len(nz) != 1:
+            continue
+        i = int(nz[0])
+        if i < 3:
+            others = [j for j in range(3) if j != i]
+            xs11.append(e[i]), ys11.append(s[i])
+            for j in others:
+                xs12.append(e[i]), ys12.append(s[j])
+        else:
+            xs44.append(e[i]), ys44.append(s[i])
+    if not xs12 or len(xs11) < 2 or len(xs44) < 2:
+        raise ValueError("fit_cubic_elastic needs normal and shear strains of at least two amplitudes")
+    c11, c12, c44 = _slope(xs11, ys11), _slope(xs12, ys12), _slope(xs44, ys44)
+    return {"C11": (c11.slope, c11.slope_std), "C12": (c12.slope, c12.slope_std), "C44": (c44.slope, c44.slope_std)}
+
+
+def birch_murnaghan(v: np.ndarray, e0: float, v0: float, b0: float, bp: float) -> np.ndarray:
+    """Third-order Birch-Murnaghan energy (eV) vs volume; b0 in eV/Angstrom^3."""
+    eta = (v0 / v) ** (2.0 / 3.0)
+    return e0 + 9.0 * v0 * b0 / 16.0 * ((eta - 1) ** 3 * bp + (eta - 1) ** 2 * (6 - 4 * eta))
+
+
+@dataclass
+class EOSFit:
+    e0: float
+    v0: float
+    b0: float  # GPa
+    bp: float
+    v0_std: float
+    b0_std: float
+
+
+def fit_eos(volumes: np.ndarray, energies: np.ndarray) -> EOSFit:
+    """Birch-Murnaghan fit of energy per atom vs volume per atom, with covariance-based standard errors."""
+    from scipy.optimize import curve_fit
+
+    v = np.asarray(volumes, float)
+    e = np.asarray(energies, float)
+    a, b, c = np.polyfit(v, e, 2)
+    v0 = -b / (2 * a)
+    guess = (e.min(), v0, 2 * a * v0, 4.0)
+    p, cov = curve_fit(birch_murnaghan, v, e, p0=guess, maxfev=20000)
+    std = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else np.full(4, np.nan)
+    return EOSFit(float(p[0]), float(p[1]), float(p[2] * EV_PER_A3_TO_GPA), float(p[3]), float(std[1]),
+                  float(std[2] * EV_PER_A3_TO_GPA))
+
+
+def lattice_from_volume(v0_per_atom: float, atoms_per_cubic_cell: int) -> float:
+    return float((v0_per_atom * atoms_per_cubic_cell) ** (1.0 / 3.0))

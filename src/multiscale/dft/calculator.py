@@ -27,7 +27,7 @@ PHYSICS_KEYS = ("xc", "ecut", "kpt_density", "smearing", "scf")
 class DFTSettings:
     xc: str = "PBE"
     ecut: float = 350.0  # eV
-    kpt_density: float = 3.5  # k-points per reciprocal Angstrom (2 pi included)
+    kpt_density: float = 5.0  # k-points per reciprocal Angstrom (2 pi included)
     smearing: float = 0.1  # eV, Fermi-Dirac
     scf: dict[str, Any] = field(default_factory=lambda: {"energy": 1.0e-5, "density": 1.0e-5, "maxiter": 200})
     on_failure: str = "fail"

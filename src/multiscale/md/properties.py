@@ -136,7 +136,7 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
         mean = properties(Potential.snap(mean_coeff, snapparam, element), material, settings, specimen_strain)
         for i, coef in enumerate(model.sample_coefficients(settings.posterior_samples, settings.seed)):
             path = Path(tmp) / f"sample{i}.snapcoeff"
-            lines = model.snapcoeff(element).splitlines()[:3] + [f"{c!r}" for c in coef]
+            lines = model.snapcoeff(element).splitlines()[:3] + [f"{float(c)!r}" for c in coef]
             path.write_text("\n".join(lines) + "\n")
             try:
                 samples.append(properties(Potential.snap(path, snapparam, element), material, settings,

@@ -172,14 +172,15 @@ class BayesianSNAP:
     def predict(self, d: dict[str, np.ndarray], n: int) -> dict[str, Any]:
         w = self.settings.weights
         e, _, e_std = self.predict_rows(d["energy"][None] / n, w["energy"])
-        f, _, f_std = self.predict_rows(d["forces"], w["force"])
+        f, f_epi, f_std = self.predict_rows(d["forces"], w["force"])
         s, _, s_std = self.predict_rows(d["stress"], w["stress"])
         return {"energy": float(e[0]), "energy_std": float(e_std[0]), "forces": f.reshape(n, 3),
-                "forces_std": f_std.reshape(n, 3), "stress": s, "stress_std": s_std}
+                "forces_std": f_std.reshape(n, 3), "forces_std_epistemic": f_epi.reshape(n, 3), "stress": s,
+                "stress_std": s_std}
 
     def snapcoeff(self, element: str) -> str:
         lines = [f"# multiscale linear SNAP (Bayesian posterior mean), {element}", f"1 {len(self.coef_)}",
-                 f"{element} 0.5 1.0"] + [f"{c!r}" for c in self.coef_]
+                 f"{element} 0.5 1.0"] + [f"{float(c)!r}" for c in self.coef_]
         return "\n".join(lines) + "\n"
 
     def sample_coefficients(self, n: int, seed: int = 0) -> np.ndarray:

@@ -42,7 +42,7 @@ def _metrics(mask_cfg: np.ndarray, mask_atom: np.ndarray, p: dict[str, np.ndarra
     }
 
 
-def fit(dataset: str, mlip: dict[str, Any], material: dict[str, Any], out: str, potential_dir: str) -> None:
+def fit(dataset: str, mlip: dict[str, Any], out: str, potential_dir: str) -> None:
     settings = SNAPSettings.from_dict(mlip)
     ds = read_artifact(dataset, "dft_dataset")
     images = images_from_arrays(ds.data)

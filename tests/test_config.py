@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from multiscale.config import load_config, load_schema, validate_config
+from multiscale.errors import ConfigError
+
+
+def test_default_and_studies_validate(root):
+    for study in [root / "config/config.yaml", *sorted((root / "config/studies").glob("*.yaml"))]:
+        files = [root / "config/config.yaml", study]
+        cfg = load_config(*files)
+        assert cfg["study"]
+
+
+def test_defaults_are_filled():
+    cfg = validate_config({})
+    assert cfg["dft"]["scf"]["maxiter"] == 200
+    assert cfg["mlip"]["weights"]["force"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"dft": {"ecutt": 300}}, "dft.ecutt"),
+        ({"dft": {"ecut": -300}}, "dft.ecut"),
+        ({"mlip": {"twojmax": "six"}}, "mlip.twojmax"),
+        ({"md": {"supercell": 0}}, "md.supercell"),
+        ({"specimen": {"strain": [0.1, 0, 0]}}, "specimen.strain"),
+    ],
+)
+def test_bad_values_name_the_file_and_key(tmp_path, root, patch, key):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(patch))
+    with pytest.raises(ConfigError) as err:
+        load_config(root / "config/config.yaml", bad)
+    assert key in str(err.value) and str(bad) in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_dataclass_defaults_match_schema():
+    """The schema is the source of truth; the settings dataclasses must not drift from it."""
+    from multiscale.continuum.elasticity import ContinuumSettings
+    from multiscale.dft.calculator import DFTSettings
+    from multiscale.md.properties import MDSettings
+    from multiscale.mlip.snap import SNAPSettings
+
+    defaults = validate_config({})
+    for cls, section in ((DFTSettings, "dft"), (SNAPSettings, "mlip"), (MDSettings, "md"),
+                         (ContinuumSettings, "continuum")):
+        obj = cls()
+        for f in dataclasses.fields(cls):
+            if f.name in defaults[section] and f.name not in ("configurations", "cache_dir"):
+                assert getattr(obj, f.name) == defaults[section][f.name], f"{section}.{f.name}"
+    assert set(load_schema()["properties"]) == set(defaults)

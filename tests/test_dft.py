@@ -1,0 +1,83 @@
+"""GPAW at tiny size: physics of single points, the cache, and SCF failure handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from multiscale.artifacts import read_artifact
+from multiscale.dft import calculator
+from multiscale.dft.calculator import compute_cached, kpoint_mesh, run_single_point
+from multiscale.dft.stage import run_configuration, write_structures
+from multiscale.dft.structures import ConfigurationSettings, Material, configuration_names, generate
+from multiscale.errors import SCFConvergenceError
+
+
+def test_kpoint_density_is_shape_independent():
+    prim = bulk("Al", "fcc", a=4.04)
+    cubic = bulk("Al", "fcc", a=4.04, cubic=True)
+    assert kpoint_mesh(cubic.cell[:], 5.0) == (8, 8, 8)
+    assert kpoint_mesh(cubic.repeat((2, 1, 1)).cell[:], 5.0) == (4, 8, 8)
+    assert kpoint_mesh(prim.cell[:], 5.0) == (14, 14, 14)
+
+
+def test_generators_are_labelled_reproducible_and_not_al_specific():
+    conf = ConfigurationSettings()
+    for mat in (Material(), Material("Cu", "fcc", 3.6), Material("W", "bcc", 3.17)):
+        a = generate("rattle", mat, conf, a0=mat.a_guess)
+        b = generate("rattle", mat, conf, a0=mat.a_guess)
+        assert [x.info["name"] for x in a] == configuration_names(conf)["rattle"]
+        np.testing.assert_array_equal(a[0].positions, b[0].positions)
+        assert set(a[0].get_chemical_symbols()) == {mat.element}
+    eos = generate("eos", Material(), conf)
+    vols = [x.get_volume() for x in eos]
+    assert vols == sorted(vols) and len(vols) == conf.eos["points"]
+
+
+def test_single_point_physics(tiny_dft):
+    atoms = bulk("Al", "fcc", a=4.04, cubic=True)
+    atoms.rattle(0.05, seed=3)
+    r = run_single_point(atoms, tiny_dft)
+    assert np.abs(r["forces"].sum(axis=0)).max() < 1e-3  # Newton's third law (translation invariance)
+    assert np.abs(r["forces"]).max() > 0.05  # rattled: real forces
+    assert r["energy"] / len(atoms) == pytest.approx(-3.7, abs=0.1)
+    # extensivity: a doubled cell at the same k-density has twice the energy
+    r2 = run_single_point(atoms.repeat((2, 1, 1)), tiny_dft)
+    assert r2["energy"] == pytest.approx(2 * r["energy"], abs=2e-3 * len(atoms))
+    np.testing.assert_allclose(r2["stress"], r["stress"], atol=0.1)
+
+
+def test_cache_is_shared_and_keyed_by_physics(tiny_dft, tmp_path, monkeypatch):
+    atoms = bulk("Al", "fcc", a=4.05, cubic=True)
+    atoms.info.update(name="bulk", group="eos", metadata="{}")
+    assert compute_cached(atoms, tiny_dft, tmp_path / "a.h5") is True
+    calls = []
+    monkeypatch.setattr(calculator, "run_single_point", lambda *a, **k: calls.append(1))
+    atoms.info["name"] = "same-structure-other-study"
+    assert compute_cached(atoms, tiny_dft, tmp_path / "b.h5") is False
+    assert calls == []
+    a, b = read_artifact(tmp_path / "a.h5", "dft_calc"), read_artifact(tmp_path / "b.h5", "dft_calc")
+    assert a["energy"][0] == b["energy"][0] and b.attrs["name"] == "same-structure-other-study"
+    # a physics setting changes the key; the failure policy does not
+    tiny_dft.on_failure = "drop"
+    assert calculator.cache_key(atoms, tiny_dft) == a.attrs["cache_key"]
+    tiny_dft.ecut = 260.0
+    assert calculator.cache_key(atoms, tiny_dft) != a.attrs["cache_key"]
+
+
+def test_scf_failure_retry_then_clean_failure_then_drop(tiny_dft, tmp_path):
+    mat = {"element": "Al", "lattice": "fcc", "a_guess": 4.04}
+    dft = {**tiny_dft.__dict__, "scf": {"energy": 1e-9, "density": 1e-9, "maxiter": 2},
+           "configurations": {"seed": 1, "eos": {"points": 5, "max_strain": 0.02}, "elastic": {"amplitudes": [0.01]},
+                              "rattle": {"amplitudes": [0.1], "per_amplitude": 1, "supercell": [1, 1, 1],
+                                         "strain": 0.0}}}
+    write_structures("eos", mat, dft, str(tmp_path / "eos.h5"))
+    out = tmp_path / "calc.h5"
+    with pytest.raises(SCFConvergenceError, match=r"eos_000.*retry with safer mixing.*\(4\)"):
+        run_configuration(str(tmp_path / "eos.h5"), "eos_000", dft, str(out))
+    assert not out.exists() and not any((tmp_path / "cache").rglob("*.h5"))
+    run_configuration(str(tmp_path / "eos.h5"), "eos_000", {**dft, "on_failure": "drop"}, str(out))
+    art = read_artifact(out, "dft_calc")
+    assert len(art["n_atoms"]) == 0
+    assert "did not converge" in art.json_attr("retries")[-1]["dropped"]

@@ -24,6 +24,8 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 CONFIGURATIONS = configuration_names(ConfigurationSettings.from_dict(config["dft"]["configurations"]))
 EXPERIMENT = f"data/experiment/{config['material']['element']}.yaml"
+# Per-rule software definition (for --sdm conda); the reference environment is the venv of envs/setup.sh.
+CONDA_ENV = "../../envs/multiscale.yaml"
 
 
 wildcard_constraints:

@@ -11,6 +11,8 @@ rule continuum_solve:
     params:
         continuum=section("continuum"),
         specimen=section("specimen"),
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/continuum_solve.log",
     benchmark:

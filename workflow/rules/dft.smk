@@ -10,6 +10,8 @@ rule dft_structures:
         material=section("material"),
         dft=section("dft"),
         eos=lambda w, input: f"--eos {input.eos}" if "eos" in input.keys() else "",
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/dft_structures/{{group}}.log",
     benchmark:
@@ -26,6 +28,8 @@ rule dft_single_point:
         f"{RESULTS}/dft/calc/{{group}}/{{name}}.h5",
     params:
         dft=section("dft"),
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/dft/{{group}}/{{name}}.log",
     benchmark:
@@ -45,6 +49,8 @@ rule dft_eos:
         f"{RESULTS}/dft/eos.h5",
     params:
         material=section("material"),
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/dft_eos.log",
     benchmark:
@@ -61,6 +67,8 @@ rule dft_gather:
         extxyz=f"{RESULTS}/dft/dataset.extxyz",
     params:
         dft=section("dft"),
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/dft_gather.log",
     benchmark:
@@ -76,6 +84,8 @@ rule dft_reference:
         eos=f"{RESULTS}/dft/eos.h5",
     output:
         f"{RESULTS}/dft/reference.h5",
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/dft_reference.log",
     benchmark:

@@ -13,6 +13,8 @@ rule divergence_summary:
     params:
         study=STUDY,
         experiment=experiment_arg(),
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/divergence_summary.log",
     benchmark:

@@ -10,6 +10,8 @@ rule md_properties:
         material=section("material"),
         md=section("md"),
         specimen=section("specimen"),
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/md_properties.log",
     benchmark:

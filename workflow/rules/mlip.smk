@@ -10,7 +10,9 @@ rule mlip_fit:
         snapparam=f"{RESULTS}/mlip/snap.snapparam",
     params:
         mlip=section("mlip"),
-        directory=f"{RESULTS}/mlip",
+        directory=lambda wildcards, output: os.path.dirname(output.potential),
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/mlip_fit.log",
     benchmark:

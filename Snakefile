@@ -23,4 +23,6 @@ rule all:
         f"{RESULTS}/summary.md",
         f"{RESULTS}/divergence.h5",
         f"{RESULTS}/dft/dataset.extxyz",
+        # every calculation is a product of the study: a deleted one is recomputed, with all that depends on it
+        calcs(),
     default_target: True

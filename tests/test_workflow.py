@@ -98,3 +98,21 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert victim.exists()
     assert {p: p.stat().st_mtime_ns for p in others} == others
     assert job_counts(snakemake(workdir, "--configfile", tiny, "-n").stdout) == {}
+
+
+@pytest.mark.slow
+def test_sweep_over_twojmax_reuses_dft(workdir):
+    """After the tiny study, a 3-point 2J sweep on the same DFT settings runs zero new GPAW calculations."""
+    cache = workdir / "results/cache/dft"
+    assert any(cache.rglob("*.h5")), "runs after test_tiny_study_end_to_end_and_targeted_rerun"
+    before = sorted(cache.rglob("*.h5"))
+    files = ["--configfile", str(workdir / "config/studies/tiny.yaml"), str(workdir / "config/studies/tiny-sweep.yaml")]
+    plan = job_counts(snakemake(workdir, *files, "-n").stdout)
+    assert plan["mlip_fit"] == 3 and plan["md_properties"] == 3 and plan["sweep_summary"] == 1
+    assert plan["dft_gather"] == 1  # one DFT stage for all points
+    snakemake(workdir, *files)
+    assert sorted(cache.rglob("*.h5")) == before  # zero new GPAW runs
+    table = (workdir / "results/tiny-sweep/sweep.md").read_text()
+    assert all(f"| twojmax-{j} |" in table for j in (2, 4, 6))
+    assert (workdir / "results/tiny-sweep/mlip@twojmax-2/snap.snapcoeff").exists()
+    assert not (workdir / "results/tiny-sweep/dft@twojmax-2").exists()

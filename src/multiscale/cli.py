@@ -114,6 +114,16 @@ def divergence_summary(a):
     write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary)
 
 
+def divergence_sweep(a):
+    from multiscale.divergence.summary import write_sweep_table
+
+    points = {}
+    for item in a.point:
+        label, _, path = item.partition("=")
+        points[label] = path
+    write_sweep_table(a.study, points, a.out)
+
+
 COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = {
     ("config", "validate"): (config_validate, "validate study config files (later override earlier)", [
         ("files", {"nargs": "+"}), ("--show", {"action": "store_true", "help": "print the config with defaults"})]),
@@ -149,6 +159,10 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--study", {"required": True}), ("--dft", {"required": True}), ("--potential", {"required": True}),
         ("--md", {"required": True}), ("--continuum", {"required": True}), ("--experiment", {}),
         ("--out", {"required": True}), ("--summary", {"required": True})]),
+    ("divergence", "sweep"): (divergence_sweep, "compare the points of a sweep", [
+        ("--study", {"required": True}), ("--point", {"action": "append", "required": True,
+                                                      "help": "LABEL=divergence.h5, once per point"}),
+        ("--out", {"required": True})]),
 }
 
 

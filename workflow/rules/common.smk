@@ -1,18 +1,21 @@
-# Config validation, names and input functions: the only logic in the workflow's .smk files.
+# Config validation, sweep points, names and input functions: the only logic in the workflow's .smk files.
 import json
 import os
 
-from multiscale.config import SCHEMA_PATH, validate_config
-from multiscale.dft.structures import ConfigurationSettings, NEEDS_A0, configuration_names
+from multiscale.config import validate_config
+from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, configuration_names
 from multiscale.errors import ConfigError
+from multiscale.sweep import TAG_PATTERN, expand, point_for
 
 # One BLAS thread per process: parallelism comes from jobs and MPI ranks (see multiscale.cli).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 # Validate before any job runs; fills every default so rules see the complete config.
+_sources = [str(f) for f in workflow.configfiles] or ["<command line>"]
 try:
-    _validated = validate_config(config, sources=[str(f) for f in workflow.configfiles] or ["<command line>"])
+    _validated = validate_config(config, sources=_sources)
+    POINTS = expand(_validated, _sources)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()
@@ -22,34 +25,79 @@ STUDY = config["study"]
 RESULTS = f"results/{STUDY}"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
-CONFIGURATIONS = configuration_names(ConfigurationSettings.from_dict(config["dft"]["configurations"]))
 EXPERIMENT = f"data/experiment/{config['material']['element']}.yaml"
 # Per-rule software definition (for --sdm conda); the reference environment is the venv of envs/setup.sh.
 CONDA_ENV = "../../envs/multiscale.yaml"
 
 
 wildcard_constraints:
-    group="|".join(CONFIGURATIONS),
+    pt=TAG_PATTERN,
+    group="eos|elastic|rattle",
     name=r"[A-Za-z0-9_]+",
 
 
-def section(*keys):
-    """A config section as JSON for a rule's params (a rule reruns exactly when its own section changes)."""
-    return json.dumps({k: config[k] for k in keys} if len(keys) > 1 else config[keys[0]], sort_keys=True)
+def cfg(stage, pt):
+    """The config of the sweep point(s) whose `stage` directory carries the tag `pt`."""
+    return point_for(POINTS, stage, pt).config
+
+
+def section(stage, *keys):
+    """Input-function for params: config sections as JSON (a rule reruns exactly when they change)."""
+
+    def get(wildcards):
+        c = cfg(stage, wildcards.pt)
+        return json.dumps({k: c[k] for k in keys} if len(keys) > 1 else c[keys[0]], sort_keys=True)
+
+    return get
+
+
+def configurations(pt):
+    return configuration_names(ConfigurationSettings.from_dict(cfg("dft", pt)["dft"]["configurations"]))
+
+
+def calcs(pt, groups=None):
+    return [
+        f"{RESULTS}/dft{pt}/calc/{g}/{n}.h5"
+        for g, names in configurations(pt).items()
+        if groups is None or g in groups
+        for n in names
+    ]
 
 
 def structures_inputs(wildcards):
     """Groups built on the DFT lattice constant wait for the EOS fit."""
-    return {"eos": f"{RESULTS}/dft/eos.h5"} if wildcards.group in NEEDS_A0 else {}
+    return {"eos": f"{RESULTS}/dft{wildcards.pt}/eos.h5"} if wildcards.group in NEEDS_A0 else {}
 
 
-def calcs(groups=None):
-    return [
-        f"{RESULTS}/dft/calc/{g}/{n}.h5"
-        for g, names in CONFIGURATIONS.items()
-        if groups is None or g in groups
-        for n in names
-    ]
+def tag_of(stage, from_stage):
+    """Input-function factory: the `stage` tag of the point(s) whose `from_stage` tag is the job's pt."""
+
+    def tag(wildcards):
+        return point_for(POINTS, from_stage, wildcards.pt).tags[stage]
+
+    return tag
+
+
+def stage_path(stage, from_stage, rel):
+    """Input-function: `rel` inside the directory of `stage` that feeds a job of `from_stage`."""
+
+    def get(wildcards):
+        return f"{RESULTS}/{stage}{tag_of(stage, from_stage)(wildcards)}/{rel}"
+
+    return get
+
+
+def final_targets():
+    out = []
+    for p in POINTS:
+        t = p.tags
+        out += [f"{RESULTS}/summary{t['divergence']}.md", f"{RESULTS}/divergence{t['divergence']}.h5",
+                f"{RESULTS}/dft{t['dft']}/dataset.extxyz"]
+        # every calculation is a product of the study: a deleted one is recomputed, with all that depends on it
+        out += calcs(t["dft"])
+    if len(POINTS) > 1:
+        out.append(f"{RESULTS}/sweep.md")
+    return sorted(set(out))
 
 
 def experiment_arg():

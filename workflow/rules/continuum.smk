@@ -3,20 +3,20 @@
 
 rule continuum_solve:
     input:
-        f"{RESULTS}/md/properties.h5",
+        stage_path("md", "continuum", "properties.h5"),
     output:
-        summary=f"{RESULTS}/continuum/summary.h5",
-        xdmf=f"{RESULTS}/continuum/fields.xdmf",
-        fields=f"{RESULTS}/continuum/fields.h5",
+        summary=f"{RESULTS}/continuum{{pt}}/summary.h5",
+        xdmf=f"{RESULTS}/continuum{{pt}}/fields.xdmf",
+        fields=f"{RESULTS}/continuum{{pt}}/fields.h5",
     params:
-        continuum=section("continuum"),
-        specimen=section("specimen"),
+        continuum=section("continuum", "continuum"),
+        specimen=section("continuum", "specimen"),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/continuum_solve.log",
+        f"{LOGS}/continuum{{pt}}/solve.log",
     benchmark:
-        f"{BENCH}/continuum_solve.tsv"
+        f"{BENCH}/continuum{{pt}}/solve.tsv"
     resources:
         tasks=1,
         mpi="mpiexec",

@@ -3,23 +3,41 @@
 
 rule divergence_summary:
     input:
-        dft=f"{RESULTS}/dft/reference.h5",
-        potential=f"{RESULTS}/mlip/potential.h5",
-        md=f"{RESULTS}/md/properties.h5",
-        continuum=f"{RESULTS}/continuum/summary.h5",
+        dft=stage_path("dft", "divergence", "reference.h5"),
+        potential=stage_path("mlip", "divergence", "potential.h5"),
+        md=stage_path("md", "divergence", "properties.h5"),
+        continuum=stage_path("continuum", "divergence", "summary.h5"),
     output:
-        h5=f"{RESULTS}/divergence.h5",
-        summary=f"{RESULTS}/summary.md",
+        h5=f"{RESULTS}/divergence{{pt}}.h5",
+        summary=f"{RESULTS}/summary{{pt}}.md",
     params:
-        study=STUDY,
+        study=lambda w: STUDY + w.pt,
         experiment=experiment_arg(),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/divergence_summary.log",
+        f"{LOGS}/divergence{{pt}}.log",
     benchmark:
-        f"{BENCH}/divergence_summary.tsv"
+        f"{BENCH}/divergence{{pt}}.tsv"
     shell:
         "multiscale divergence summary --study {params.study} --dft {input.dft} --potential {input.potential} "
         "--md {input.md} --continuum {input.continuum} {params.experiment} --out {output.h5} "
         "--summary {output.summary} > {log} 2>&1"
+
+
+rule sweep_summary:
+    input:
+        [f"{RESULTS}/divergence{p.tags['divergence']}.h5" for p in POINTS],
+    output:
+        f"{RESULTS}/sweep.md",
+    params:
+        study=STUDY,
+        points=" ".join(f"--point {p.label}={RESULTS}/divergence{p.tags['divergence']}.h5" for p in POINTS),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/sweep_summary.log",
+    benchmark:
+        f"{BENCH}/sweep_summary.tsv"
+    shell:
+        "multiscale divergence sweep --study {params.study} {params.points} --out {output} > {log} 2>&1"

@@ -3,19 +3,22 @@
 
 rule md_properties:
     input:
-        f"{RESULTS}/mlip/potential.h5",
+        stage_path("mlip", "md", "potential.h5"),
     output:
-        f"{RESULTS}/md/properties.h5",
+        f"{RESULTS}/md{{pt}}/properties.h5",
     params:
-        material=section("material"),
-        md=section("md"),
-        specimen=section("specimen"),
+        material=section("md", "material"),
+        md=section("md", "md"),
+        specimen=section("md", "specimen"),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/md_properties.log",
+        f"{LOGS}/md{{pt}}/properties.log",
     benchmark:
-        f"{BENCH}/md_properties.tsv"
+        f"{BENCH}/md{{pt}}/properties.tsv"
+    resources:
+        tasks=1,
+        mpi="mpiexec",
     shell:
-        "multiscale md properties --potential {input} --material {params.material:q} --md {params.md:q} "
-        "--specimen {params.specimen:q} --out {output} > {log} 2>&1"
+        "{resources.mpi} -n {resources.tasks} multiscale md properties --potential {input} "
+        "--material {params.material:q} --md {params.md:q} --specimen {params.specimen:q} --out {output} > {log} 2>&1"

@@ -3,20 +3,20 @@
 
 rule mlip_fit:
     input:
-        f"{RESULTS}/dft/dataset.h5",
+        stage_path("dft", "mlip", "dataset.h5"),
     output:
-        potential=f"{RESULTS}/mlip/potential.h5",
-        snapcoeff=f"{RESULTS}/mlip/snap.snapcoeff",
-        snapparam=f"{RESULTS}/mlip/snap.snapparam",
+        potential=f"{RESULTS}/mlip{{pt}}/potential.h5",
+        snapcoeff=f"{RESULTS}/mlip{{pt}}/snap.snapcoeff",
+        snapparam=f"{RESULTS}/mlip{{pt}}/snap.snapparam",
     params:
-        mlip=section("mlip"),
+        mlip=section("mlip", "mlip"),
         directory=lambda wildcards, output: os.path.dirname(output.potential),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/mlip_fit.log",
+        f"{LOGS}/mlip{{pt}}/fit.log",
     benchmark:
-        f"{BENCH}/mlip_fit.tsv"
+        f"{BENCH}/mlip{{pt}}/fit.tsv"
     shell:
         "multiscale mlip fit --dataset {input} --mlip {params.mlip:q} --potential-dir {params.directory} "
         "--out {output.potential} > {log} 2>&1"

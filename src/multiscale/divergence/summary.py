@@ -149,3 +149,28 @@ def write_summary(study: str, dft: str, potential: str, md: str, continuum: str,
     tmp = Path(out_md).with_name(f".{Path(out_md).name}.tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(out_md)
+
+
+def write_sweep_table(study: str, points: dict[str, str], out: str) -> None:
+    """Compare the sweep points: every coarse-scale value of every divergence record, one row per point."""
+    arts = {label: read_artifact(path, "divergence") for label, path in points.items()}
+    columns: list[tuple[str, str]] = []
+    for art in arts.values():
+        for t, q in zip(art["transition"], art["quantity"], strict=True):
+            if not str(t).startswith("experiment") and (t, q) not in columns:
+                columns.append((str(t), str(q)))
+    lines = [f"# Sweep comparison: study `{study}`", "",
+             "Each cell: the coarser scale's value (relative difference from the finer scale).", "",
+             "| point | " + " | ".join(f"{t}: {q}" for t, q in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for label, art in arts.items():
+        rec = {(str(t), str(q)): (c, r) for t, q, c, r in zip(art["transition"], art["quantity"], art["coarse"],
+                                                              art["relative"], strict=True)}
+        cells = []
+        for key in columns:
+            c, r = rec.get(key, (NAN, NAN))
+            cells.append(f"{_fmt(c)} ({_fmt(100 * r, 3)} %)" if math.isfinite(r) else _fmt(c))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(out)

@@ -1,0 +1,112 @@
+"""Parameter sweeps: a study's ``sweep`` section expands into points, and each stage into tagged directories.
+
+``sweep: {mlip.twojmax: [4, 6, 8]}`` gives three points. A stage's directory is tagged only by the swept
+parameters that affect it or anything upstream of it, so a sweep over a SNAP setting shares one DFT stage
+(``dft/``) and gets ``mlip@twojmax-4/``, ``md@twojmax-4/``... Several keys sweep as a grid (all combinations).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from multiscale.config import load_schema, validate_config
+from multiscale.errors import ConfigError
+
+# The config sections each stage's results depend on (its own and everything upstream).
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "dft": ("material", "dft"),
+    "mlip": ("material", "dft", "mlip"),
+    "md": ("material", "dft", "mlip", "md", "specimen"),
+    "continuum": ("material", "dft", "mlip", "md", "specimen", "continuum"),
+    "divergence": ("material", "dft", "mlip", "md", "specimen", "continuum"),
+}
+STAGES = tuple(STAGE_SECTIONS)
+_SAFE = re.compile(r"[^A-Za-z0-9_.=+,-]")
+TAG_PATTERN = r"(@[A-Za-z0-9_.=+,-]+)?"
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str  # "" without a sweep
+    values: dict[str, Any]  # swept key -> value at this point
+    config: dict[str, Any]  # complete, validated config of this point
+    tags: dict[str, str]  # stage -> "" or "@..." directory suffix
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, list | tuple):
+        text = ",".join(_fmt(v) for v in value)
+    else:
+        text = str(value)
+    return _SAFE.sub("_", text)
+
+
+def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
+    node = config
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def _check_key(schema: Mapping[str, Any], dotted: str, where: str) -> None:
+    node: Mapping[str, Any] = schema
+    for part in dotted.split("."):
+        props = node.get("properties", {})
+        if part not in props:
+            raise ConfigError(f"invalid sweep in {where}: key 'sweep.{dotted}' does not name a config setting "
+                              f"('{part}' unknown; known here: {', '.join(sorted(props)) or 'none'}). "
+                              f"Fix: use a dotted path such as mlip.twojmax")
+        node = props[part]
+    if dotted.split(".")[0] in ("study", "sweep"):
+        raise ConfigError(f"invalid sweep in {where}: 'sweep.{dotted}' cannot be swept")
+
+
+def expand(config: Mapping[str, Any], sources: Sequence[str] = ()) -> list[Point]:
+    """All points of a (validated) study config; a config without a sweep is one point with label ''."""
+    where = ", ".join(map(str, sources)) or "<config>"
+    sweep = dict(config.get("sweep") or {})
+    base = {k: v for k, v in config.items() if k != "sweep"}
+    if not sweep:
+        return [Point("", {}, dict(config), {s: "" for s in STAGES})]
+    schema = load_schema()
+    for key, values in sweep.items():
+        _check_key(schema, key, where)
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"invalid sweep in {where}: 'sweep.{key}' must be a non-empty list of values")
+    keys = list(sweep)
+    short = {k: k.split(".")[-1] for k in keys}
+    if len(set(short.values())) < len(keys):
+        short = {k: k.replace(".", "-") for k in keys}
+    points = []
+    for combo in itertools.product(*(sweep[k] for k in keys)):
+        cfg = copy.deepcopy(base)
+        for k, v in zip(keys, combo, strict=True):
+            _set(cfg, k, v)
+        label = "_".join(f"{short[k]}-{_fmt(v)}" for k, v in zip(keys, combo, strict=True))
+        try:
+            cfg = validate_config(cfg, [f"{where} (sweep point {label})"])
+        except ConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        cfg["sweep"] = sweep
+        tags = {}
+        for stage, sections in STAGE_SECTIONS.items():
+            parts = [f"{short[k]}-{_fmt(v)}" for k, v in zip(keys, combo, strict=True) if k.split(".")[0] in sections]
+            tags[stage] = "@" + "_".join(parts) if parts else ""
+        points.append(Point(label, dict(zip(keys, combo, strict=True)), cfg, tags))
+    return points
+
+
+def point_for(points: Sequence[Point], stage: str, tag: str) -> Point:
+    """Any point whose ``stage`` directory is ``tag`` (they all share that stage's settings)."""
+    for p in points:
+        if p.tags[stage] == tag:
+            return p
+    raise KeyError(f"no sweep point has {stage} directory tag '{tag}'")

@@ -57,7 +57,7 @@ def test_dry_run_of_every_shipped_study(workdir, study):
     args = ["-n"] + (["--configfile", str(study)] if study else [])
     out = snakemake(workdir, *args).stdout
     counts = job_counts(out)
-    assert counts["dft_single_point"] >= 5 and counts["divergence_summary"] == 1
+    assert counts["dft_single_point"] >= 5 and counts["divergence_summary"] >= 1
 
 
 def test_bad_config_is_rejected_before_any_job(workdir, tmp_path):

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from multiscale.continuum.elasticity import rotate_stiffness
-from multiscale.elastic import birch_murnaghan, cubic_stiffness, elastic_strain_set, fit_cubic_elastic, fit_eos
+from multiscale.elastic import (
+    birch_murnaghan,
+    cubic_stiffness,
+    elastic_strain_set,
+    fit_cubic_elastic,
+    fit_eos,
+)
 
 
 def test_cubic_fit_recovers_constants_despite_curvature():

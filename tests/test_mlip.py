@@ -63,7 +63,7 @@ def test_bayesian_fit_learns_eam_and_knows_its_uncertainty(root):
     model = BayesianSNAP(settings).fit(*[list(x) for x in zip(*train, strict=True)])
     errs = [np.sqrt(np.mean((model.predict(d, n)["forces"] - f) ** 2)) for d, e, f, s, n in test]
     assert max(errs) < 0.05  # eV/A: a 2J=4 SNAP reproduces an EAM closely
-    for d, e, f, s, n in test:
+    for d, e, _f, _s, n in test:
         assert model.predict(d, n)["energy"] == pytest.approx(e / n, abs=3e-3)
     far = bulk("Al", "fcc", a=4.05 * 1.15, cubic=True).repeat((2, 1, 1))  # 15% stretched: extrapolation
     near_std = np.mean([model.predict(d, n)["forces_std_epistemic"].mean() for d, *_, n in test])

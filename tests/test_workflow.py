@@ -34,7 +34,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800
 def job_counts(output: str) -> dict[str, int]:
     """Parse the 'Job stats' table of a (dry) run."""
     table = output.split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M) if m.group(1) != "total"}
+    rows = re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)
+    return {m.group(1): int(m.group(2)) for m in rows if m.group(1) != "total"}
 
 
 @pytest.fixture(scope="module")

@@ -93,13 +93,13 @@ def dft_export(a):
 def mlip_fit(a):
     from multiscale.mlip.stage import fit
 
-    fit(a.dataset, a.mlip, a.out, a.potential_dir)
+    fit(a.dataset, a.mlip, a.out, a.potential_dir, comm=_comm())
 
 
 def md_properties(a):
     from multiscale.md.stage import run_properties
 
-    run_properties(a.potential, a.material, a.md, a.specimen, a.out)
+    run_properties(a.potential, a.material, a.md, a.specimen, a.out, comm=_comm())
 
 
 def continuum_solve(a):

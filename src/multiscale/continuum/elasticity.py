@@ -25,9 +25,9 @@ class ContinuumSettings:
 
 
 def _dolfinx():
-    from mpi4py import MPI  # noqa: F401  (first: MPI before PETSc)
-    import dolfinx_solver  # noqa: F401  (must precede dolfinx)
     import dolfinx
+    import dolfinx_solver  # noqa: F401  (must precede dolfinx)
+    from mpi4py import MPI  # noqa: F401  (first: MPI before PETSc)
 
     return dolfinx
 

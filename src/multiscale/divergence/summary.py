@@ -112,14 +112,16 @@ def write_summary(study: str, dft: str, potential: str, md: str, continuum: str,
     pot = read_artifact(potential, "potential")
     cont = read_artifact(continuum, "continuum")
     metrics = pot.json_attr("metrics")
+    hyper = pot.json_attr("hyperparameters")
     lines = [f"# Divergence summary: study `{study}`", ""]
     lines += ["Every row compares a coarser model with a finer reference. `relative` = (coarse - fine)/|fine|; "
-              "for the held-out errors, fine is the spread of the DFT values (std of energies per atom, RMS of forces and stresses) and relative = RMSE/spread (a normalised RMSE).", ""]
+              "for the held-out errors, fine is the spread of the DFT values (std of energies per atom, RMS of "
+              "forces and stresses) and relative = RMSE/spread (a normalised RMSE).", ""]
     lines += ["## Settings behind the numbers", "",
               f"- DFT: {dft_art.json_attr('settings')}",
               f"- DFT properties: {dft_art['notes'][0]}; elastic constants: {dft_art['notes'][2]}",
               f"- MLIP: linear SNAP {pot.json_attr('settings')}; Bayesian hyperparameters alpha = "
-              f"{pot.json_attr('hyperparameters')['alpha']:.4g}, lambda = {pot.json_attr('hyperparameters')['lambda']:.4g}",
+              f"{hyper['alpha']:.4g}, lambda = {hyper['lambda']:.4g}",
               f"- MD: {read_artifact(md, 'properties')['notes'][0]}",
               f"- Continuum: {cont.json_attr('mesh')}", ""]
     lines += ["## MLIP vs DFT, per split", "",
@@ -131,7 +133,8 @@ def write_summary(study: str, dft: str, potential: str, md: str, continuum: str,
             lines.append(f"| {s} | {m['n_configs']} | {_fmt(m['energy_rmse_meV_atom'])} | "
                          f"{_fmt(m['force_rmse_eV_A'])} | {_fmt(m['force_mae_eV_A'])} | {_fmt(m['stress_rmse_GPa'])} |")
     lines += ["", "## Divergence records", "",
-              "| transition | quantity | fine | coarse | coarse - fine | relative | units |", "|---|---|---|---|---|---|---|"]
+              "| transition | quantity | fine | coarse | coarse - fine | relative | units |",
+              "|---|---|---|---|---|---|---|"]
     for r in recs:
         lines.append(f"| {r['transition']} | {r['quantity']} | {_pm(r['fine'], r['fine_std'])} | "
                      f"{_pm(r['coarse'], r['coarse_std'])} | {_fmt(r['difference'])} | "

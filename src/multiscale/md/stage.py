@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,31 @@ UNITS = {"a0": "Angstrom", "E0": "eV/atom", "B": "GPa", "C11": "GPa", "C12": "GP
 
 
 def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any], specimen: dict[str, Any],
-                   out: str) -> None:
+                   out: str, comm=None) -> None:
+    """Properties with the posterior mean and draws; LAMMPS runs domain-decomposed over ``comm``."""
     settings = MDSettings.from_dict(md)
     mat = Material.from_dict(material)
     model, element = load_model(potential)
     art = read_artifact(potential, "potential")
-    with tempfile.TemporaryDirectory(prefix="multiscale-md-") as tmp:
-        param = Path(tmp) / "snap.snapparam"
-        param.write_text(art.attrs["snapparam"])
-        mean, std, samples = posterior_properties(model, element, param, mat, settings,
-                                                  np.asarray(specimen["strain"], float))
+    rank0 = comm is None or comm.rank == 0
+    # a scratch folder beside the output (visible to every rank, also across nodes), removed afterwards
+    tmp = Path(out).parent / f".{Path(out).name}.work"
+    if rank0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
+    if comm is not None:
+        comm.barrier()
+    try:
+        mean, std, samples = posterior_properties(model, element, tmp / "snap.snapparam", mat, settings,
+                                                  np.asarray(specimen["strain"], float), tmp, comm)
+    finally:
+        if comm is not None:
+            comm.barrier()
+        if rank0:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not rank0:
+        return
     names = list(mean)
     note = (f"LAMMPS 0 K, {settings.supercell}^3 cubic supercell, +/-{settings.strain} strains; std over "
             f"{len(samples)} of {settings.posterior_samples} posterior draws")

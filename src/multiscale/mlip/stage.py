@@ -42,13 +42,25 @@ def _metrics(mask_cfg: np.ndarray, mask_atom: np.ndarray, p: dict[str, np.ndarra
     }
 
 
-def fit(dataset: str, mlip: dict[str, Any], out: str, potential_dir: str) -> None:
+def all_descriptors(images, settings: SNAPSettings, comm=None) -> list[dict[str, np.ndarray]]:
+    """Descriptors of every configuration; with a communicator, configurations are shared out over ranks
+    (one serial LAMMPS per configuration) and gathered on every rank."""
+    if comm is None or comm.size == 1:
+        return [descriptors(a, settings) for a in images]
+    mine = {i: descriptors(a, settings) for i, a in enumerate(images) if i % comm.size == comm.rank}
+    merged: dict[int, dict[str, np.ndarray]] = {}
+    for part in comm.allgather(mine):
+        merged.update(part)
+    return [merged[i] for i in range(len(images))]
+
+
+def fit(dataset: str, mlip: dict[str, Any], out: str, potential_dir: str, comm=None) -> None:
     settings = SNAPSettings.from_dict(mlip)
     ds = read_artifact(dataset, "dft_dataset")
     images = images_from_arrays(ds.data)
     groups = np.array(ds["groups"], dtype=object)
     split = split_by_group(groups, settings.test_fraction, settings.seed)
-    desc = [descriptors(a, settings) for a in images]
+    desc = all_descriptors(images, settings, comm)
     n_atoms = ds["n_atoms"]
     slices = split_atoms(ds.data)
     forces = [ds["forces"][sl] for sl in slices]
@@ -73,6 +85,8 @@ def fit(dataset: str, mlip: dict[str, Any], out: str, potential_dir: str) -> Non
         f"{s}/{g}": _metrics((split == s) & (groups == g), (atom_split == s) & (atom_group == g), p)
         for s in ("train", "test") for g in sorted(set(groups)) if ((split == s) & (groups == g)).any()
     }
+    if comm is not None and comm.rank != 0:
+        return
     element = images[0].get_chemical_symbols()[0]
     coeff, param = write_potential_files(model, element, potential_dir)
     write_artifact(out, "potential", {

@@ -1,0 +1,87 @@
+"""Every stage that claims MPI support gives the serial result under mpiexec -n 2 (through the real CLI)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from multiscale.artifacts import read_artifact, write_artifact
+from multiscale.atomsio import structure_arrays
+from multiscale.md.properties import Potential
+
+pytestmark = pytest.mark.mpi
+BIN = Path(sys.executable).parent
+MATERIAL = {"element": "Al", "lattice": "fcc", "a_guess": 4.04}
+
+
+def run(*cmd: str, cwd: Path) -> None:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+
+
+def test_gpaw_single_point_two_ranks_match_serial(tmp_path):
+    dft = {"ecut": 250.0, "kpt_density": 2.0, "configurations": {"seed": 3, "rattle": {
+        "amplitudes": [0.1], "per_amplitude": 1, "supercell": [1, 1, 1], "strain": 0.01}}}
+    eos = tmp_path / "eos.h5"
+    write_artifact(eos, "eos", {"volume": [16.5] * 5, "energy": [-3.7] * 5},
+                   {"a0": 4.04, "a0_std": 0, "B": 78.0, "B_std": 0, "Bp": 4.0, "E0": -3.7, "V0": 16.5})
+    run(str(BIN / "multiscale"), "dft", "structures", "--group", "rattle", "--material", json.dumps(MATERIAL),
+        "--dft", json.dumps(dft), "--eos", str(eos), "--out", "s.h5", cwd=tmp_path)
+    for label, launcher in (("serial", []), ("mpi", [str(BIN / "mpiexec"), "-n", "2"])):
+        d = {**dft, "cache_dir": str(tmp_path / f"cache-{label}")}  # separate caches: both really run GPAW
+        run(*launcher, str(BIN / "gpaw"), "python", "-m", "multiscale", "dft", "run", "--structures", "s.h5",
+            "--name", "rattle_000", "--dft", json.dumps(d), "--out", f"{label}.h5", cwd=tmp_path)
+    ser, par = (read_artifact(tmp_path / f"{x}.h5", "dft_calc") for x in ("serial", "mpi"))
+    assert abs(ser["energy"][0] - par["energy"][0]) < 1e-5
+    np.testing.assert_allclose(par["forces"], ser["forces"], atol=1e-4)
+    np.testing.assert_allclose(par["stress"], ser["stress"], atol=1e-3)
+    assert np.abs(ser["forces"]).max() > 0.05
+
+
+@pytest.fixture(scope="module")
+def eam_dataset(tmp_path_factory, root=Path(__file__).resolve().parents[1]):
+    """A small dataset labelled by an EAM in LAMMPS (a stand-in for DFT labels: this test is about MPI)."""
+    from tests.test_mlip import _lammps_eval
+
+    eam = glob.glob(str(root / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
+    pot = Potential("eam/fs", f"* * {eam} Al", "EAM")
+    images, labels = [], []
+    for i in range(6):
+        atoms = bulk("Al", "fcc", a=4.05 * (1 + 0.01 * (i - 3)), cubic=True).repeat((2, 1, 1))
+        atoms.rattle(0.05, seed=i)
+        images.append(atoms)
+        labels.append(_lammps_eval(atoms, pot))
+    data = structure_arrays(images)
+    data.update(energy=[e for e, f, s in labels], forces=np.concatenate([f for e, f, s in labels]),
+                stress=[s for e, f, s in labels], names=[f"c{i}" for i in range(6)], groups=["rattle"] * 6,
+                metadata=["{}"] * 6, scf_iterations=[0] * 6, wall_time=[0.0] * 6)
+    path = tmp_path_factory.mktemp("eam") / "dataset.h5"
+    write_artifact(path, "dft_dataset", data, {"settings": {"labels": "EAM"}, "dropped": []})
+    return path
+
+
+def test_mlip_fit_and_md_properties_two_ranks_match_serial(eam_dataset, tmp_path):
+    mlip = {"twojmax": 4, "test_fraction": 0.2}
+    md = {"supercell": 2, "posterior_samples": 2}
+    specimen = {"strain": [0.001, 0, 0, 0, 0, 0]}
+    for label, launcher in (("serial", []), ("mpi", [str(BIN / "mpiexec"), "-n", "2"])):
+        run(*launcher, str(BIN / "multiscale"), "mlip", "fit", "--dataset", str(eam_dataset), "--mlip",
+            json.dumps(mlip), "--potential-dir", label, "--out", f"{label}/potential.h5", cwd=tmp_path)
+        run(*launcher, str(BIN / "multiscale"), "md", "properties", "--potential", f"{label}/potential.h5",
+            "--material", json.dumps(MATERIAL), "--md", json.dumps(md), "--specimen", json.dumps(specimen),
+            "--out", f"{label}/properties.h5", cwd=tmp_path)
+    ser, par = (read_artifact(tmp_path / f"{x}/potential.h5", "potential") for x in ("serial", "mpi"))
+    np.testing.assert_allclose(par["coefficients"], ser["coefficients"], rtol=1e-8, atol=1e-10)
+    ser, par = (read_artifact(tmp_path / f"{x}/properties.h5", "properties") for x in ("serial", "mpi"))
+    assert list(ser["names"]) == list(par["names"])
+    np.testing.assert_allclose(par["values"], ser["values"], rtol=1e-6, atol=1e-8)
+    assert not list(tmp_path.glob("*/.*.work"))  # scratch folders removed

@@ -29,10 +29,12 @@ run: setup
 dry-run: setup
 	$(SNAKEMAKE) -n
 
-test: setup
+test:
+	@bash envs/setup.sh --test
 	$(BIN)/python -m pytest -v --durations=15 tests
 
-test-fast: setup
+test-fast:
+	@bash envs/setup.sh --test
 	$(BIN)/python -m pytest -v -m "not slow and not slurm" tests
 
 lint: setup

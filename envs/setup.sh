@@ -17,7 +17,14 @@ PY_BUILD_VERSION="3.13.5"
 # and to pyenv's python-build definition for 3.13.5).
 PY_BUILD_SHA256="93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
 CHECK_ONLY=0
-[ "${1:-}" = "--check" ] && CHECK_ONLY=1
+WITH_TEST=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) CHECK_ONLY=1 ;;
+    --test) WITH_TEST=1 ;;   # also the packages the test suite needs (envs/debian-packages-test.txt)
+    *) echo "usage: envs/setup.sh [--check] [--test]" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -27,18 +34,23 @@ inputs_digest() {
     "$ROOT/envs/setup.sh" "$ROOT/envs/gpaw-siteconfig.py" "$ROOT/envs/check_stack.py" | sha256sum | cut -d' ' -f1
 }
 
-# Fast path: everything already set up for exactly these inputs.
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(inputs_digest)" ] && [ -x "$VENV/bin/multiscale" ]; then
-  exit 0
-fi
-
 # ---------------------------------------------------------------- Debian packages
-debian_packages() { grep -vE '^\s*(#|$)' "$ROOT/envs/debian-packages.txt"; }
+debian_packages() {
+  grep -vE '^\s*(#|$)' "$ROOT/envs/debian-packages.txt"
+  [ "$WITH_TEST" -eq 1 ] && grep -vE '^\s*(#|$)' "$ROOT/envs/debian-packages-test.txt"
+  return 0
+}
 missing_debs=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in $(debian_packages); do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_debs+=("$p")
   done
+fi
+
+# Fast path: everything already set up for exactly these inputs.
+if [ "${#missing_debs[@]}" -eq 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(inputs_digest)" ] \
+   && [ -x "$VENV/bin/multiscale" ] && [ "$CHECK_ONLY" -eq 0 ]; then
+  exit 0
 fi
 
 is_debian=0; [ -f /etc/debian_version ] && is_debian=1
@@ -88,9 +100,15 @@ fi
 
 if [ "${#missing_debs[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing_debs[*]}"
+  # services in these packages must not start: nothing here is meant to run as a system daemon
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.multiscale
+  chmod +x /usr/sbin/policy-rc.d.multiscale
+  [ -e /usr/sbin/policy-rc.d ] || ln -s /usr/sbin/policy-rc.d.multiscale /usr/sbin/policy-rc.d
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing_debs[@]}"
+  [ "$(readlink /usr/sbin/policy-rc.d 2>/dev/null)" = /usr/sbin/policy-rc.d.multiscale ] && rm -f /usr/sbin/policy-rc.d
+  rm -f /usr/sbin/policy-rc.d.multiscale
 fi
 
 # ---------------------------------------------------------------- build Python if none is usable

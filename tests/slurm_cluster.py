@@ -23,8 +23,13 @@ def missing_commands() -> list[str]:
 
 
 class LoopbackSlurm:
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    """``root`` must be reachable by the munge user: by default a fresh folder under /tmp, removed on stop."""
+
+    def __init__(self, root: Path | None = None):
+        import tempfile
+
+        self._own_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="multiscale-slurm-")) if root is None else Path(root)
         self.host = socket.gethostname()
         self.env = dict(os.environ)
         self._started: list[Path] = []
@@ -126,3 +131,5 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         if self._linked:
             SLURM_CONF_LINK.unlink(missing_ok=True)
             self._linked = False
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -19,6 +19,7 @@ from multiscale.md.properties import Potential
 
 pytestmark = pytest.mark.mpi
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 MATERIAL = {"element": "Al", "lattice": "fcc", "a_guess": 4.04}
 
 
@@ -48,11 +49,11 @@ def test_gpaw_single_point_two_ranks_match_serial(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def eam_dataset(tmp_path_factory, root=Path(__file__).resolve().parents[1]):
+def eam_dataset(tmp_path_factory):
     """A small dataset labelled by an EAM in LAMMPS (a stand-in for DFT labels: this test is about MPI)."""
     from tests.test_mlip import _lammps_eval
 
-    eam = glob.glob(str(root / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
+    eam = glob.glob(str(ROOT / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
     pot = Potential("eam/fs", f"* * {eam} Al", "EAM")
     images, labels = [], []
     for i in range(6):

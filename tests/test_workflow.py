@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,9 +24,10 @@ def _env():
     return env
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=_env(), capture_output=True,
-                          text=True, timeout=timeout)
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env={**_env(), **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
@@ -38,14 +40,17 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in rows if m.group(1) != "total"}
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
+def copy_workflow(wd: Path) -> Path:
     """A copy of the workflow (the package itself is installed in editable mode)."""
-    wd = tmp_path_factory.mktemp("workflow")
     shutil.copy(ROOT / "Snakefile", wd)
     for d in ("workflow", "config", "data", "envs"):
         shutil.copytree(ROOT / d, wd / d)
     return wd
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
 def test_lint(workdir):
@@ -117,3 +122,37 @@ def test_sweep_over_twojmax_reuses_dft(workdir):
     assert all(f"| twojmax-{j} |" in table for j in (2, 4, 6))
     assert (workdir / "results/tiny-sweep/mlip@twojmax-2/snap.snapcoeff").exists()
     assert not (workdir / "results/tiny-sweep/dft@twojmax-2").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_tiny_study_through_slurm_matches_local(workdir, tmp_path_factory):
+    """The slurm profile, run for real against a single-node Slurm cluster on loopback: MPI stages go through
+    `srun --mpi=pmi2` with 2 tasks, and the results equal the local (serial) run's."""
+    from tests.slurm_cluster import LoopbackSlurm, missing_commands
+
+    if missing_commands():
+        pytest.skip(f"Slurm is not installed ({missing_commands()}); `make test` installs it as root on Debian")
+    local = workdir / "results/tiny/divergence.h5"
+    assert local.exists(), "runs after test_tiny_study_end_to_end_and_targeted_rerun"
+    wd = copy_workflow(tmp_path_factory.mktemp("slurm-workflow"))  # own DFT cache: GPAW really runs in Slurm
+    cluster = LoopbackSlurm()
+    cluster.start()
+    try:
+        snakemake(wd, "--workflow-profile", "workflow/profiles/slurm", "--configfile", "config/studies/tiny.yaml",
+                  "--default-resources", "slurm_partition=debug", "slurm_account=none", "runtime=30",
+                  "mem_mb_per_cpu=1000", "tasks=1", "--slurm-status-command", "squeue",
+                  "--slurm-init-seconds-before-status-checks", "2", env={"SLURM_CONF": cluster.env["SLURM_CONF"]},
+                  timeout=2400)
+    finally:
+        cluster.stop()
+    from multiscale.artifacts import read_artifact
+
+    ref, got = read_artifact(local, "divergence"), read_artifact(wd / "results/tiny/divergence.h5", "divergence")
+    assert list(ref["quantity"]) == list(got["quantity"])
+    np.testing.assert_allclose(got["fine"], ref["fine"], rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(got["coarse"], ref["coarse"], rtol=1e-3, atol=1e-4)
+    calc = read_artifact(wd / "results/tiny/dft/calc/rattle/rattle_000.h5", "dft_calc")
+    assert calc.provenance["inputs"]  # produced by a Slurm job: a real artifact with provenance
+    logs = (wd / "results/tiny/logs/dft/calc/rattle/rattle_000.log.gpaw").read_text()
+    assert re.search(r"^cores:\s+2$", logs, re.M)  # GPAW ran on 2 MPI ranks launched by srun --mpi=pmi2

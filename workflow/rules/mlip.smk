@@ -17,6 +17,9 @@ rule mlip_fit:
         f"{LOGS}/mlip{{pt}}/fit.log",
     benchmark:
         f"{BENCH}/mlip{{pt}}/fit.tsv"
+    resources:
+        tasks=1,
+        mpi="mpiexec",
     shell:
-        "multiscale mlip fit --dataset {input} --mlip {params.mlip:q} --potential-dir {params.directory} "
+        "{resources.mpi} -n {resources.tasks} multiscale mlip fit --dataset {input} --mlip {params.mlip:q} --potential-dir {params.directory} "
         "--out {output.potential} > {log} 2>&1"

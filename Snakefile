@@ -16,6 +16,7 @@ include: "workflow/rules/mlip.smk"
 include: "workflow/rules/md.smk"
 include: "workflow/rules/continuum.smk"
 include: "workflow/rules/divergence.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -92,6 +92,9 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert abs(rows["a0"]) < 0.005  # MLIP reproduces the DFT lattice constant it was trained on
     assert abs(rows["stress_xx at the specimen strain"]) < 0.02  # FEM vs MD, same homogeneous strain
     assert read_artifact(res / "dft/eos.h5", "eos").attrs["a0"] == pytest.approx(4.04, rel=0.01)
+    bench = (res / "benchmarks.md").read_text()
+    assert all(re.search(rf"^\| {stage} \| \d+ \|", bench, re.M) for stage in ("dft", "mlip", "md", "continuum"))
+    assert "workflow overhead (wall time minus critical path)" in bench
 
     # delete one configuration: exactly that calculation and what depends on it rerun
     victim = res / "dft/calc/rattle/rattle_001.h5"
@@ -99,7 +102,7 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     victim.unlink()
     plan = job_counts(snakemake(workdir, "--configfile", tiny, "-n").stdout)
     assert plan == {"dft_single_point": 1, "dft_gather": 1, "dft_reference": 1, "mlip_fit": 1, "md_properties": 1,
-                    "continuum_solve": 1, "divergence_summary": 1, "all": 1}
+                    "continuum_solve": 1, "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
     snakemake(workdir, "--configfile", tiny)
     assert victim.exists()
     assert {p: p.stat().st_mtime_ns for p in others} == others
@@ -156,3 +159,67 @@ def test_tiny_study_through_slurm_matches_local(workdir, tmp_path_factory):
     assert calc.provenance["inputs"]  # produced by a Slurm job: a real artifact with provenance
     logs = (wd / "results/tiny/logs/dft/calc/rattle/rattle_000.log.gpaw").read_text()
     assert re.search(r"^cores:\s+2$", logs, re.M)  # GPAW ran on 2 MPI ranks launched by srun --mpi=pmi2
+
+
+def _all_artifacts_valid(results: Path) -> int:
+    from multiscale.artifacts import artifact_kind, read_artifact
+
+    n = 0
+    for path in results.rglob("*.h5"):
+        if path.name == "fields.h5" or "cache" in path.parts:
+            continue
+        read_artifact(path, artifact_kind(path))  # raises on a corrupted or partial file
+        n += 1
+    return n
+
+
+def _run_until(workdir: Path, args: list[str], ready, sig: int, timeout: float = 600) -> None:
+    """Start snakemake, wait until ready() is true, then send `sig` to its whole process group."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + timeout
+        while not ready():
+            assert proc.poll() is None, "the workflow finished before it could be interrupted"
+            assert time.time() < deadline, "timed out waiting for the moment to interrupt"
+            time.sleep(0.05)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_restart_after_kill_mid_dft_and_mid_md(tmp_path_factory):
+    import signal
+
+    wd = copy_workflow(tmp_path_factory.mktemp("restart"))
+    args = ["--configfile", "config/studies/tiny.yaml", "--rerun-incomplete"]
+    cache = wd / "results/cache/dft"
+
+    # 1. SIGKILL (no chance to clean up) while DFT jobs run: some GPAW calculations done, others in flight
+    _run_until(wd, args, lambda: len(list(cache.rglob("*.h5"))) >= 3, signal.SIGKILL)
+    done = {p: p.stat().st_mtime_ns for p in cache.rglob("*.h5")}  # every finished GPAW run is in the cache
+    n_configs = 12  # tiny: 5 eos + 4 elastic + 3 rattle
+    assert 3 <= len(done) < n_configs
+    snakemake(wd, "--unlock", *args)
+
+    # 2. SIGTERM (Ctrl-C-like) once the MD job has started
+    md_log = wd / "results/tiny/logs/md/properties.log"
+    _run_until(wd, args, md_log.exists, signal.SIGTERM)
+    assert not (wd / "results/tiny/summary.md").exists()
+    snakemake(wd, "--unlock", *args)
+
+    # 3. rerun: finishes, runs no finished GPAW calculation again, leaves only valid artifacts. (Jobs whose
+    # completion Snakemake had not registered when it was killed rerun, and take their result from the cache.)
+    snakemake(wd, *args)
+    assert (wd / "results/tiny/summary.md").exists()
+    assert {p: p.stat().st_mtime_ns for p in done} == done
+    assert len(list(cache.rglob("*.h5"))) == n_configs  # each configuration computed exactly once
+    assert len(list((wd / "results/tiny/dft/calc").rglob("*.h5"))) == n_configs
+    assert _all_artifacts_valid(wd / "results/tiny") >= 20
+    assert not list((wd / "results").rglob(".*.tmp"))

@@ -363,6 +363,8 @@ def write_artifact(
     arrays = validate(spec, data, str(path))
     prov = provenance(inputs, config)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -385,6 +387,12 @@ def write_artifact(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def artifact_kind(path: str | os.PathLike) -> str:
+    """The kind recorded in an artifact file (for tools that walk a results folder)."""
+    with h5py.File(path, "r") as f:
+        return str(f.attrs.get("kind", ""))
 
 
 def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:

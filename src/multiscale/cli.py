@@ -124,6 +124,12 @@ def divergence_sweep(a):
     write_sweep_table(a.study, points, a.out)
 
 
+def report_benchmarks(a):
+    from multiscale.benchmarks import write_report
+
+    write_report(a.study_dir, a.metadata, a.config, a.out)
+
+
 COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = {
     ("config", "validate"): (config_validate, "validate study config files (later override earlier)", [
         ("files", {"nargs": "+"}), ("--show", {"action": "store_true", "help": "print the config with defaults"})]),
@@ -159,6 +165,9 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--study", {"required": True}), ("--dft", {"required": True}), ("--potential", {"required": True}),
         ("--md", {"required": True}), ("--continuum", {"required": True}), ("--experiment", {}),
         ("--out", {"required": True}), ("--summary", {"required": True})]),
+    ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [
+        ("--study-dir", {"required": True}), ("--metadata", {"default": ".snakemake/metadata"}),
+        ("--config", {"type": _json, "required": True}), ("--out", {"required": True})]),
     ("divergence", "sweep"): (divergence_sweep, "compare the points of a sweep", [
         ("--study", {"required": True}), ("--point", {"action": "append", "required": True,
                                                       "help": "LABEL=divergence.h5, once per point"}),

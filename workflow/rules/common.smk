@@ -97,6 +97,7 @@ def final_targets():
         out += calcs(t["dft"])
     if len(POINTS) > 1:
         out.append(f"{RESULTS}/sweep.md")
+    out.append(f"{RESULTS}/benchmarks.md")
     return sorted(set(out))
 
 

@@ -86,3 +86,18 @@ def test_mlip_fit_and_md_properties_two_ranks_match_serial(eam_dataset, tmp_path
     assert list(ser["names"]) == list(par["names"])
     np.testing.assert_allclose(par["values"], ser["values"], rtol=1e-6, atol=1e-8)
     assert not list(tmp_path.glob("*/.*.work"))  # scratch folders removed
+
+
+def test_continuum_stage_two_ranks_match_serial(tmp_path):
+    names = ["C11", "C12", "C44"] + [f"specimen_stress_{c}" for c in ("xx", "yy", "zz", "yz", "xz", "xy")]
+    values = [108.0, 62.0, 32.0, 0.107, 0.061, 0.061, 0.0, 0.0, 0.0]
+    write_artifact(tmp_path / "md.h5", "properties", {"names": names, "values": values, "std": [0.1] * 9,
+                                                      "units": ["GPa"] * 9, "notes": ["test"] * 9},
+                   {"scale": "md", "settings": {}})
+    for label, launcher in (("serial", []), ("mpi", [str(BIN / "mpiexec"), "-n", "2"])):
+        run(*launcher, str(BIN / "multiscale"), "continuum", "solve", "--md", "md.h5", "--continuum",
+            json.dumps({"cells": 4, "length": 5.0}), "--specimen", json.dumps({"strain": [0.001, 0, 0, 0, 0, 0]}),
+            "--xdmf", f"{label}-fields.xdmf", "--out", f"{label}.h5", cwd=tmp_path)
+    ser, par = (read_artifact(tmp_path / f"{x}.h5", "continuum") for x in ("serial", "mpi"))
+    np.testing.assert_allclose(par["stress_fem"], ser["stress_fem"], rtol=1e-9, atol=1e-12)
+    assert (tmp_path / "mpi-fields.h5").exists() and (tmp_path / "mpi-fields.xdmf").exists()

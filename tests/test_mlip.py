@@ -79,3 +79,98 @@ def test_split_keeps_every_group_in_training():
         assert (split[groups == g] == "train").any()
     assert (split[groups == "eos"] == "test").sum() == 2
     assert (split[groups == "rattle"] == "test").sum() == 0
+
+
+def test_quadratic_descriptors_reproduce_pair_snap(tmp_path):
+    settings = SNAPSettings(twojmax=2).for_model("quadratic")
+    atoms = _cell()
+    d = descriptors(atoms, settings)
+    n_lin = 1 + 5  # 2J=2: 5 bispectrum components, plus the constant
+    assert d["energy"].size == n_lin + 5 * 6 // 2
+    model = BayesianSNAP(settings)
+    model.coef_ = np.random.default_rng(1).normal(0, 0.05, d["energy"].size)
+    coeff, param = write_potential_files(model, "Al", tmp_path)
+    assert "quadraticflag 1" in param.read_text()
+    e, f, s = _lammps_eval(atoms, Potential.snap(coeff, param, "Al"))
+    assert d["energy"] @ model.coef_ == pytest.approx(e, rel=1e-10)
+    np.testing.assert_allclose((d["forces"] @ model.coef_).reshape(-1, 3), f, atol=1e-8)
+    np.testing.assert_allclose(d["stress"] @ model.coef_, s, atol=1e-6)
+
+
+def test_split_conformal_intervals_reach_nominal_coverage():
+    from multiscale.mlip.validation import conformal_quantile, coverage_of
+
+    rng = np.random.default_rng(3)
+    sigma = rng.uniform(0.5, 2.0, 4000)  # heteroscedastic, and the model's sigma is 30% too small
+    err = rng.normal(0, 1.3 * sigma)
+    q = conformal_quantile(np.abs(err[:2000]) / sigma[:2000], 0.9)
+    assert q == pytest.approx(1.3 * 1.645, rel=0.08)
+    assert coverage_of(err[2000:], sigma[2000:], q) == pytest.approx(0.9, abs=0.02)
+    assert conformal_quantile(np.ones(5), 0.9) == float("inf")  # too few points to promise 90%
+
+
+def test_extrapolation_grade_flags_unseen_environments():
+    from multiscale.mlip.validation import Grader
+
+    settings = SNAPSettings(twojmax=4)
+    train = []
+    for i in range(6):
+        atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 1, 1))
+        atoms.rattle(0.05, seed=i)
+        train.append(descriptors(atoms, settings)["atom"])
+    grader = Grader(np.concatenate(train))
+    near = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 1, 1))
+    near.rattle(0.03, seed=42)
+    far = bulk("Al", "fcc", a=3.7, cubic=True).repeat((2, 1, 1))  # 9% compressed: never seen
+    far.rattle(0.05, seed=43)
+    assert grader.grade(np.concatenate(train)).max() == pytest.approx(1.0)
+    assert grader.grade(descriptors(near, settings)["atom"]).max() < 1.5
+    assert grader.grade(descriptors(far, settings)["atom"]).min() > 10
+
+
+def test_fitted_files_run_in_a_plain_lmp_script(tmp_path):
+    """The .snapcoeff/.snapparam work outside this project: LAMMPS' own executable reads them."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ase.io import write
+
+    settings = SNAPSettings(twojmax=4)
+    model = BayesianSNAP(settings)
+    atoms = _cell()
+    d = descriptors(atoms, settings)
+    model.coef_ = np.random.default_rng(2).normal(0, 0.05, d["energy"].size)
+    model.coef_[0] = -3.5
+    write_potential_files(model, "Al", tmp_path)
+    write(tmp_path / "cell.data", atoms, format="lammps-data", specorder=["Al"])
+    (tmp_path / "in.snap").write_text(
+        "units metal\natom_style atomic\nboundary p p p\nread_data cell.data\nmass 1 26.9815\n"
+        "pair_style snap\npair_coeff * * snap.snapcoeff snap.snapparam Al\n"
+        "thermo_style custom step pe\nthermo_modify format float %20.12f\nrun 0\n")
+    lmp = shutil.which("lmp", path=str(Path(sys.executable).parent))
+    out = subprocess.run([lmp, "-in", "in.snap", "-log", "none"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    pe = float(out.split("Step")[1].splitlines()[1].split()[1])
+    assert pe == pytest.approx(d["energy"] @ model.coef_, rel=1e-9)
+
+
+def test_per_atom_uncertainty_is_larger_at_a_surface():
+    """Trained on bulk only, the posterior is more uncertain for atoms at a free surface than inside."""
+    from ase.build import fcc100
+
+    settings = SNAPSettings(twojmax=4)
+    rng = np.random.default_rng(0)
+    data = []
+    for i in range(6):
+        atoms = bulk("Al", "fcc", a=4.05 * (1 + rng.uniform(-0.01, 0.01)), cubic=True).repeat((2, 1, 1))
+        atoms.rattle(0.05, seed=i)
+        d = descriptors(atoms, settings)
+        data.append((d, -3.4 * len(atoms) + rng.normal(0, 0.01), rng.normal(0, 0.1, (8, 3)), rng.normal(0, 0.1, 6), 8))
+    model = BayesianSNAP(settings).fit(*[list(x) for x in zip(*data, strict=True)])
+    slab = fcc100("Al", size=(2, 2, 6), a=4.05, vacuum=6.0)
+    std = model.atom_energy_std(descriptors(slab, settings)["atom"])
+    z = slab.positions[:, 2]
+    surface = (z < z.min() + 0.1) | (z > z.max() - 0.1)
+    assert std[surface].min() > 3 * std[~surface].mean()

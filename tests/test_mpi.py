@@ -75,11 +75,16 @@ def test_mlip_fit_and_md_properties_two_ranks_match_serial(eam_dataset, tmp_path
     md = {"supercell": 2, "posterior_samples": 2}
     specimen = {"strain": [0.001, 0, 0, 0, 0, 0]}
     for label, launcher in (("serial", []), ("mpi", [str(BIN / "mpiexec"), "-n", "2"])):
-        run(*launcher, str(BIN / "multiscale"), "mlip", "fit", "--dataset", str(eam_dataset), "--mlip",
-            json.dumps(mlip), "--potential-dir", label, "--out", f"{label}/potential.h5", cwd=tmp_path)
+        run(*launcher, str(BIN / "multiscale"), "mlip", "descriptors", "--dataset", str(eam_dataset), "--mlip",
+            json.dumps(mlip), "--model", "linear", "--out", f"{label}/descriptors.h5", cwd=tmp_path)
+        run(str(BIN / "multiscale"), "mlip", "fit", "--dataset", str(eam_dataset), "--descriptors",
+            f"{label}/descriptors.h5", "--mlip", json.dumps(mlip), "--potential-dir", label, "--out",
+            f"{label}/potential.h5", cwd=tmp_path)
         run(*launcher, str(BIN / "multiscale"), "md", "properties", "--potential", f"{label}/potential.h5",
             "--material", json.dumps(MATERIAL), "--md", json.dumps(md), "--specimen", json.dumps(specimen),
             "--out", f"{label}/properties.h5", cwd=tmp_path)
+    ser, par = (read_artifact(tmp_path / f"{x}/descriptors.h5", "descriptors") for x in ("serial", "mpi"))
+    np.testing.assert_allclose(par["forces"], ser["forces"], rtol=1e-12, atol=1e-12)
     ser, par = (read_artifact(tmp_path / f"{x}/potential.h5", "potential") for x in ("serial", "mpi"))
     np.testing.assert_allclose(par["coefficients"], ser["coefficients"], rtol=1e-8, atol=1e-10)
     ser, par = (read_artifact(tmp_path / f"{x}/properties.h5", "properties") for x in ("serial", "mpi"))

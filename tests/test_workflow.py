@@ -101,8 +101,9 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     others = {p: p.stat().st_mtime_ns for p in (res / "dft/calc").rglob("*.h5") if p != victim}
     victim.unlink()
     plan = job_counts(snakemake(workdir, "--configfile", tiny, "-n").stdout)
-    assert plan == {"dft_single_point": 1, "dft_gather": 1, "dft_reference": 1, "mlip_fit": 1, "md_properties": 1,
-                    "continuum_solve": 1, "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
+    assert plan == {"dft_single_point": 1, "dft_gather": 1, "dft_reference": 1, "mlip_descriptors": 2,
+                    "mlip_fit": 2, "mlip_validate": 1, "md_properties": 1, "continuum_solve": 1,
+                    "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
     snakemake(workdir, "--configfile", tiny)
     assert victim.exists()
     assert {p: p.stat().st_mtime_ns for p in others} == others
@@ -117,13 +118,13 @@ def test_sweep_over_twojmax_reuses_dft(workdir):
     before = sorted(cache.rglob("*.h5"))
     files = ["--configfile", str(workdir / "config/studies/tiny.yaml"), str(workdir / "config/studies/tiny-sweep.yaml")]
     plan = job_counts(snakemake(workdir, *files, "-n").stdout)
-    assert plan["mlip_fit"] == 3 and plan["md_properties"] == 3 and plan["sweep_summary"] == 1
+    assert plan["mlip_fit"] == 6 and plan["md_properties"] == 3 and plan["sweep_summary"] == 1
     assert plan["dft_gather"] == 1  # one DFT stage for all points
     snakemake(workdir, *files)
     assert sorted(cache.rglob("*.h5")) == before  # zero new GPAW runs
     table = (workdir / "results/tiny-sweep/sweep.md").read_text()
     assert all(f"| twojmax-{j} |" in table for j in (2, 4, 6))
-    assert (workdir / "results/tiny-sweep/mlip@twojmax-2/snap.snapcoeff").exists()
+    assert (workdir / "results/tiny-sweep/mlip@twojmax-2/linear/snap.snapcoeff").exists()
     assert not (workdir / "results/tiny-sweep/dft@twojmax-2").exists()
 
 

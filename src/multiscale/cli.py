@@ -90,10 +90,24 @@ def dft_export(a):
     export_extxyz(a.dataset, a.out)
 
 
+def mlip_descriptors(a):
+    from multiscale.mlip.stage import compute_descriptors
+
+    compute_descriptors(a.dataset, a.mlip, a.model, a.out, comm=_comm())
+
+
 def mlip_fit(a):
     from multiscale.mlip.stage import fit
 
-    fit(a.dataset, a.mlip, a.out, a.potential_dir, comm=_comm())
+    fit(a.dataset, a.descriptors, a.mlip, a.out, a.potential_dir)
+
+
+def mlip_validate(a):
+    from multiscale.artifacts import read_artifact
+    from multiscale.mlip.validation import validate
+
+    paths = {str(read_artifact(p, "descriptors").attrs["model"]): p for p in a.descriptors}
+    validate(a.dataset, paths, a.mlip, a.out, a.figures)
 
 
 def md_properties(a):
@@ -111,7 +125,7 @@ def continuum_solve(a):
 def divergence_summary(a):
     from multiscale.divergence.summary import write_summary
 
-    write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary)
+    write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary, a.validation)
 
 
 def divergence_sweep(a):
@@ -150,9 +164,17 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--dataset", {"required": True}), ("--eos", {"required": True}), ("--out", {"required": True})]),
     ("dft", "export"): (dft_export, "export a dataset artifact to extxyz", [
         ("--dataset", {"required": True}), ("--out", {"required": True})]),
-    ("mlip", "fit"): (mlip_fit, "fit Bayesian linear SNAP and validate on held-out data", [
+    ("mlip", "descriptors"): (mlip_descriptors, "SNAP design rows of a dataset (LAMMPS compute snap)", [
         ("--dataset", {"required": True}), ("--mlip", {"type": _json, "required": True}),
-        ("--potential-dir", {"required": True}), ("--out", {"required": True})]),
+        ("--model", {"choices": ["linear", "quadratic"], "required": True}), ("--out", {"required": True})]),
+    ("mlip", "fit"): (mlip_fit, "fit a Bayesian SNAP model on the training split", [
+        ("--dataset", {"required": True}), ("--descriptors", {"required": True}),
+        ("--mlip", {"type": _json, "required": True}), ("--potential-dir", {"required": True}),
+        ("--out", {"required": True})]),
+    ("mlip", "validate"): (mlip_validate, "per-group, leave-one-group-out and conformal validation", [
+        ("--dataset", {"required": True}), ("--descriptors", {"nargs": "+", "required": True}),
+        ("--mlip", {"type": _json, "required": True}), ("--figures", {"required": True}),
+        ("--out", {"required": True})]),
     ("md", "properties"): (md_properties, "0 K properties with the fitted potential (posterior spread)", [
         ("--potential", {"required": True}), ("--material", {"type": _json, "required": True}),
         ("--md", {"type": _json, "required": True}), ("--specimen", {"type": _json, "required": True}),
@@ -164,7 +186,7 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
     ("divergence", "summary"): (divergence_summary, "divergence records and summary.md", [
         ("--study", {"required": True}), ("--dft", {"required": True}), ("--potential", {"required": True}),
         ("--md", {"required": True}), ("--continuum", {"required": True}), ("--experiment", {}),
-        ("--out", {"required": True}), ("--summary", {"required": True})]),
+        ("--validation", {}), ("--out", {"required": True}), ("--summary", {"required": True})]),
     ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [
         ("--study-dir", {"required": True}), ("--metadata", {"default": ".snakemake/metadata"}),
         ("--config", {"type": _json, "required": True}), ("--out", {"required": True})]),

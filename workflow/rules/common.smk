@@ -87,12 +87,23 @@ def stage_path(stage, from_stage, rel):
     return get
 
 
+def primary_potential(from_stage):
+    """Input-function: the potential of the first listed SNAP model, which feeds MD and the summary."""
+
+    def get(wildcards):
+        tag = tag_of("mlip", from_stage)(wildcards)
+        return f"{RESULTS}/mlip{tag}/{cfg('mlip', tag)['mlip']['models'][0]}/potential.h5"
+
+    return get
+
+
 def final_targets():
     out = []
     for p in POINTS:
         t = p.tags
         out += [f"{RESULTS}/summary{t['divergence']}.md", f"{RESULTS}/divergence{t['divergence']}.h5",
                 f"{RESULTS}/dft{t['dft']}/dataset.extxyz"]
+        out += [f"{RESULTS}/mlip{t['mlip']}/{m}/potential.h5" for m in p.config["mlip"]["models"]]
         # every calculation is a product of the study: a deleted one is recomputed, with all that depends on it
         out += calcs(t["dft"])
     if len(POINTS) > 1:

@@ -4,7 +4,8 @@
 rule divergence_summary:
     input:
         dft=stage_path("dft", "divergence", "reference.h5"),
-        potential=stage_path("mlip", "divergence", "potential.h5"),
+        potential=primary_potential("divergence"),
+        validation=stage_path("mlip", "divergence", "validation.h5"),
         md=stage_path("md", "divergence", "properties.h5"),
         continuum=stage_path("continuum", "divergence", "summary.h5"),
     output:
@@ -21,7 +22,8 @@ rule divergence_summary:
         f"{BENCH}/divergence{{pt}}.tsv"
     shell:
         "multiscale divergence summary --study {params.study} --dft {input.dft} --potential {input.potential} "
-        "--md {input.md} --continuum {input.continuum} {params.experiment} --out {output.h5} "
+        "--md {input.md} --continuum {input.continuum} --validation {input.validation} {params.experiment} "
+        "--out {output.h5} "
         "--summary {output.summary} > {log} 2>&1"
 
 

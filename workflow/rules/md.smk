@@ -3,7 +3,7 @@
 
 rule md_properties:
     input:
-        stage_path("mlip", "md", "potential.h5"),
+        primary_potential("md"),
     output:
         f"{RESULTS}/md{{pt}}/properties.h5",
     params:

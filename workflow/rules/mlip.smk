@@ -1,25 +1,71 @@
-# ML interatomic potential: Bayesian linear SNAP fitted on the DFT dataset, validated on held-out data.
+# ML interatomic potential: SNAP descriptors (once per model), Bayesian fits, validation against held-out DFT.
+
+
+wildcard_constraints:
+    model="linear|quadratic",
+
+
+rule mlip_descriptors:
+    input:
+        stage_path("dft", "mlip", "dataset.h5"),
+    output:
+        f"{RESULTS}/mlip{{pt}}/{{model}}/descriptors.h5",
+    params:
+        mlip=section("mlip", "mlip"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/mlip{{pt}}/{{model}}/descriptors.log",
+    benchmark:
+        f"{BENCH}/mlip{{pt}}/{{model}}/descriptors.tsv"
+    resources:
+        tasks=1,
+        mpi="mpiexec",
+    shell:
+        "{resources.mpi} -n {resources.tasks} multiscale mlip descriptors --dataset {input} "
+        "--mlip {params.mlip:q} --model {wildcards.model} --out {output} > {log} 2>&1"
 
 
 rule mlip_fit:
     input:
-        stage_path("dft", "mlip", "dataset.h5"),
+        dataset=stage_path("dft", "mlip", "dataset.h5"),
+        descriptors=f"{RESULTS}/mlip{{pt}}/{{model}}/descriptors.h5",
     output:
-        potential=f"{RESULTS}/mlip{{pt}}/potential.h5",
-        snapcoeff=f"{RESULTS}/mlip{{pt}}/snap.snapcoeff",
-        snapparam=f"{RESULTS}/mlip{{pt}}/snap.snapparam",
+        potential=f"{RESULTS}/mlip{{pt}}/{{model}}/potential.h5",
+        snapcoeff=f"{RESULTS}/mlip{{pt}}/{{model}}/snap.snapcoeff",
+        snapparam=f"{RESULTS}/mlip{{pt}}/{{model}}/snap.snapparam",
     params:
         mlip=section("mlip", "mlip"),
         directory=lambda wildcards, output: os.path.dirname(output.potential),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/mlip{{pt}}/fit.log",
+        f"{LOGS}/mlip{{pt}}/{{model}}/fit.log",
     benchmark:
-        f"{BENCH}/mlip{{pt}}/fit.tsv"
-    resources:
-        tasks=1,
-        mpi="mpiexec",
+        f"{BENCH}/mlip{{pt}}/{{model}}/fit.tsv"
     shell:
-        "{resources.mpi} -n {resources.tasks} multiscale mlip fit --dataset {input} --mlip {params.mlip:q} --potential-dir {params.directory} "
-        "--out {output.potential} > {log} 2>&1"
+        "multiscale mlip fit --dataset {input.dataset} --descriptors {input.descriptors} --mlip {params.mlip:q} "
+        "--potential-dir {params.directory} --out {output.potential} > {log} 2>&1"
+
+
+rule mlip_validate:
+    input:
+        dataset=stage_path("dft", "mlip", "dataset.h5"),
+        descriptors=lambda w: [f"{RESULTS}/mlip{w.pt}/{m}/descriptors.h5" for m in cfg("mlip", w.pt)["mlip"]["models"]],
+    output:
+        validation=f"{RESULTS}/mlip{{pt}}/validation.h5",
+        parity=f"{RESULTS}/mlip{{pt}}/figures/parity.png",
+        histogram=f"{RESULTS}/mlip{{pt}}/figures/force_error_histogram.png",
+        calibration=f"{RESULTS}/mlip{{pt}}/figures/calibration.png",
+    params:
+        mlip=section("mlip", "mlip"),
+        figures=lambda wildcards, output: os.path.dirname(output.parity),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/mlip{{pt}}/validate.log",
+    benchmark:
+        f"{BENCH}/mlip{{pt}}/validate.tsv"
+    shell:
+        "multiscale mlip validate --dataset {input.dataset} --descriptors {input.descriptors} "
+        "--mlip {params.mlip:q} --figures {params.figures} --out {output.validation} > {log} 2>&1"

@@ -7,7 +7,7 @@ rule benchmarks_report:
     output:
         f"{RESULTS}/benchmarks.md",
     params:
-        study_dir=RESULTS,
+        study_dir=lambda wildcards, output: os.path.dirname(output[0]),
         config=json.dumps(config, sort_keys=True),
     conda:
         CONDA_ENV

@@ -102,10 +102,10 @@ def _pm(v: float, s: float) -> str:
 
 
 def write_summary(study: str, dft: str, potential: str, md: str, continuum: str, experiment: str | None,
-                  out_h5: str, out_md: str) -> None:
+                  out_h5: str, out_md: str, validation: str | None = None) -> None:
     recs = build_records(dft, potential, md, continuum, experiment)
     cols = {k: [r[k] for r in recs] for k in recs[0]}
-    inputs = [p for p in (dft, potential, md, continuum, experiment) if p]
+    inputs = [p for p in (dft, potential, md, continuum, experiment, validation) if p]
     write_artifact(out_h5, "divergence", cols, {"study": study}, inputs=inputs, config={"study": study})
 
     dft_art = read_artifact(dft, "properties")
@@ -127,11 +127,17 @@ def write_summary(study: str, dft: str, potential: str, md: str, continuum: str,
     lines += ["## MLIP vs DFT, per split", "",
               "| split | configs | energy RMSE (meV/atom) | force RMSE (eV/A) | force MAE (eV/A) | stress RMSE (GPa) |",
               "|---|---|---|---|---|---|"]
-    for s in ("train", "test"):
+    for s in ("train", "calibration", "test"):
         m = metrics.get(s) or {}
         if m:
             lines.append(f"| {s} | {m['n_configs']} | {_fmt(m['energy_rmse_meV_atom'])} | "
                          f"{_fmt(m['force_rmse_eV_A'])} | {_fmt(m['force_mae_eV_A'])} | {_fmt(m['stress_rmse_GPa'])} |")
+    if validation:
+        from multiscale.mlip.validation import markdown
+
+        lines += ["", "## MLIP validation: models, groups, held-out groups, calibration, baseline", "",
+                  markdown(validation), "", "Figures: `mlip/figures/parity.png`, `force_error_histogram.png`, "
+                  "`calibration.png`."]
     lines += ["", "## Divergence records", "",
               "| transition | quantity | fine | coarse | coarse - fine | relative | units |",
               "|---|---|---|---|---|---|---|"]

@@ -27,7 +27,14 @@ class SNAPSettings:
     rfac0: float = 0.99363
     weights: dict[str, float] = field(default_factory=lambda: {"energy": 100.0, "force": 1.0, "stress": 0.5})
     test_fraction: float = 0.25
+    calibration_fraction: float = 0.25
     seed: int = 1
+    models: list[str] = field(default_factory=lambda: ["linear", "quadratic"])
+    group_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    coverage: float = 0.9
+    extrapolation_threshold: float = 1.5
+    baseline: dict[str, str] | None = None
+    quadratic: bool = False  # set per fitted model, not from the config
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SNAPSettings:
@@ -35,7 +42,14 @@ class SNAPSettings:
 
     def snapparam(self) -> str:
         return (f"# multiscale linear SNAP\nrcutfac {self.rcutfac}\ntwojmax {self.twojmax}\nrfac0 {self.rfac0}\n"
-                f"rmin0 0.0\nbzeroflag 1\nquadraticflag 0\nswitchflag 1\n")
+                f"rmin0 0.0\nbzeroflag 1\nquadraticflag {int(self.quadratic)}\nswitchflag 1\n")
+
+    def for_model(self, model: str) -> SNAPSettings:
+        if model not in ("linear", "quadratic"):
+            raise ValueError(f"unknown SNAP model '{model}': use linear or quadratic")
+        from dataclasses import replace
+
+        return replace(self, quadratic=model == "quadratic")
 
 
 def _lammps(comm=None):
@@ -70,7 +84,9 @@ def descriptors(atoms: Atoms, settings: SNAPSettings) -> dict[str, np.ndarray]:
     """SNAP design rows of one configuration in the ASE frame.
 
     Returns ``energy`` (n_coeff,) per configuration, ``forces`` (3N, n_coeff), ``stress`` (6, n_coeff) in GPa
-    (positive tensile, Voigt), and ``atom`` (N, n_coeff) per-atom descriptors; column 0 is the constant term.
+    (positive tensile, Voigt), and ``atom`` (N, 1 + n_linear) per-atom (linear) bispectrum components; column 0
+    is the constant term. With ``settings.quadratic`` the rows also hold the quadratic products, in the order
+    pair_style snap expects with quadraticflag 1.
     """
     from lammps import LMP_STYLE_ATOM, LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY
 
@@ -80,11 +96,11 @@ def descriptors(atoms: Atoms, settings: SNAPSettings) -> dict[str, np.ndarray]:
     try:
         prism = load_atoms(lmp, atoms)
         rc, tj, rf = settings.rcutfac, settings.twojmax, settings.rfac0
-        args = f"{rc} {rf} {tj} 0.5 1.0 rmin0 0.0 bzeroflag 1 quadraticflag 0 switchflag 1"
+        args = f"{rc} {rf} {tj} 0.5 1.0 rmin0 0.0 bzeroflag 1 quadraticflag {{q}} switchflag 1"
         lmp.commands_string(f"""pair_style zero {rc}
 pair_coeff * *
-compute snap all snap {args}
-compute sna all sna/atom {args}
+compute snap all snap {args.format(q=int(settings.quadratic))}
+compute sna all sna/atom {args.format(q=0)}
 thermo_style custom step pe c_snap[1][1]
 run 0""")
         a = np.array(lmp.numpy.extract_compute("snap", LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY), dtype=float)
@@ -108,7 +124,7 @@ run 0""")
         t = rot @ t @ rot.T
         stress[:, k] = -np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]]) / vol * EV_PER_A3_TO_GPA
     order = np.argsort(ids)
-    atom_desc = np.empty((n, ncoef))
+    atom_desc = np.empty((n, per_atom.shape[1]))
     atom_desc[ids[order] - 1] = per_atom[: len(atoms)][order]
     const = np.zeros((1, 1))
     return {
@@ -135,19 +151,24 @@ class BayesianSNAP:
 
     settings: SNAPSettings = field(default_factory=SNAPSettings)
 
-    def _rows(self, desc: list[dict[str, np.ndarray]], energies, forces, stresses, n_atoms):
-        w = self.settings.weights
+    def _rows(self, desc: list[dict[str, np.ndarray]], energies, forces, stresses, n_atoms, groups=None):
+        base = self.settings.weights
         xs, ys, ws = [], [], []
-        for d, e, f, s, n in zip(desc, energies, forces, stresses, n_atoms, strict=True):
+        groups = [None] * len(desc) if groups is None else groups
+        for d, e, f, s, n, g in zip(desc, energies, forces, stresses, n_atoms, groups, strict=True):
+            factor = self.settings.group_weights.get(g, {}) if g is not None else {}
+            w = {k: base[k] * factor.get(k, 1.0) for k in base}
             xs += [d["energy"][None] / n, d["forces"], d["stress"]]
             ys += [[e / n], np.ravel(f), s]
             ws += [[w["energy"]], np.full(3 * n, w["force"]), np.full(6, w["stress"])]
         return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
 
-    def fit(self, desc, energies, forces, stresses, n_atoms) -> BayesianSNAP:
+    def fit(self, desc, energies, forces, stresses, n_atoms, groups=None) -> BayesianSNAP:
+        """Evidence-optimised Bayesian ridge on weighted rows (energy per atom, force components, stresses);
+        ``groups`` (one label per configuration) applies ``settings.group_weights`` factors."""
         from sklearn.linear_model import BayesianRidge
 
-        x, y, w = self._rows(desc, energies, forces, stresses, n_atoms)
+        x, y, w = self._rows(desc, energies, forces, stresses, n_atoms, groups)
         keep = w > 0
         x, y, w = x[keep], y[keep], w[keep]
         scale = np.sqrt(np.average(x**2, axis=0, weights=w**2))
@@ -178,6 +199,13 @@ class BayesianSNAP:
         return {"energy": float(e[0]), "energy_std": float(e_std[0]), "forces": f.reshape(n, 3),
                 "forces_std": f_std.reshape(n, 3), "forces_std_epistemic": f_epi.reshape(n, 3), "stress": s,
                 "stress_std": s_std}
+
+    def atom_energy_std(self, atom_desc: np.ndarray) -> np.ndarray:
+        """Epistemic std (eV) of each atom's energy, from its per-atom bispectrum row (linear models):
+        the per-atom uncertainty used on MD frames."""
+        if self.settings.quadratic:
+            raise NotImplementedError("per-atom uncertainty needs per-atom quadratic rows; use the linear model")
+        return np.sqrt(np.einsum("ij,jk,ik->i", atom_desc, self.covariance_, atom_desc).clip(0))
 
     def snapcoeff(self, element: str) -> str:
         lines = [f"# multiscale linear SNAP (Bayesian posterior mean), {element}", f"1 {len(self.coef_)}",

@@ -1,4 +1,4 @@
-"""MLIP stage entry point: split the DFT dataset, fit Bayesian linear SNAP, validate on held-out data."""
+"""MLIP stage entry points: descriptors (LAMMPS compute snap, once per model), Bayesian SNAP fit, splits."""
 
 from __future__ import annotations
 
@@ -7,27 +7,97 @@ from typing import Any
 
 import numpy as np
 
-from multiscale.artifacts import read_artifact, write_artifact
+from multiscale.artifacts import Artifact, read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, split_atoms
+from multiscale.errors import ArtifactError
 from multiscale.mlip.snap import BayesianSNAP, SNAPSettings, descriptors, write_potential_files
 
 
-def split_by_group(groups: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """'train'/'test' per configuration: within every group, round(test_fraction * n) held out (at least
-    one if the group has 3 or more), chosen at random from the seed. Groups stay represented in training."""
+def split_by_group(groups: np.ndarray, test_fraction: float, seed: int,
+                   calibration_fraction: float = 0.0) -> np.ndarray:
+    """'train' / 'calibration' / 'test' per configuration, drawn within every group from the seed, so every
+    group is represented in each part it is large enough for (and always in training)."""
     rng = np.random.default_rng(seed)
     split = np.array(["train"] * len(groups), dtype=object)
     for g in sorted(set(groups)):
-        idx = np.flatnonzero(groups == g)
+        idx = rng.permutation(np.flatnonzero(groups == g))
         n_test = int(round(test_fraction * len(idx)))
+        n_cal = int(round(calibration_fraction * len(idx)))
         if len(idx) >= 3:
             n_test = max(1, n_test)
         n_test = min(n_test, len(idx) - 1)
-        split[rng.choice(idx, size=n_test, replace=False)] = "test"
+        n_cal = min(n_cal, len(idx) - 1 - n_test)
+        split[idx[:n_test]] = "test"
+        split[idx[n_test : n_test + n_cal]] = "calibration"
     return split
 
 
-def _metrics(mask_cfg: np.ndarray, mask_atom: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, float]:
+def dataset_split(ds: Artifact, settings: SNAPSettings) -> np.ndarray:
+    return split_by_group(np.array(ds["groups"], dtype=object), settings.test_fraction, settings.seed,
+                          settings.calibration_fraction)
+
+
+def compute_descriptors(dataset: str, mlip: dict[str, Any], model: str, out: str, comm=None) -> None:
+    """Design rows of every configuration for one model; configurations are shared out over MPI ranks."""
+    settings = SNAPSettings.from_dict(mlip).for_model(model)
+    ds = read_artifact(dataset, "dft_dataset")
+    images = images_from_arrays(ds.data)
+    if comm is None or comm.size == 1:
+        desc = [descriptors(a, settings) for a in images]
+    else:
+        mine = {i: descriptors(a, settings) for i, a in enumerate(images) if i % comm.size == comm.rank}
+        merged: dict[int, dict[str, np.ndarray]] = {}
+        for part in comm.allgather(mine):
+            merged.update(part)
+        desc = [merged[i] for i in range(len(images))]
+        if comm.rank != 0:
+            return
+    write_artifact(out, "descriptors", {
+        "n_atoms": ds["n_atoms"],
+        "energy": np.array([d["energy"] for d in desc]),
+        "forces": np.concatenate([d["forces"].reshape(-1, 3, d["forces"].shape[1]) for d in desc]),
+        "stress": np.array([d["stress"] for d in desc]),
+        "atom": np.concatenate([d["atom"] for d in desc]),
+    }, {"settings": settings.__dict__, "model": model}, inputs=[dataset], config=settings.__dict__)
+
+
+def descriptor_list(art: Artifact) -> list[dict[str, np.ndarray]]:
+    """Per-configuration design rows from a descriptors artifact."""
+    out = []
+    for i, sl in enumerate(split_atoms(art.data)):
+        f = art["forces"][sl]
+        out.append({"energy": art["energy"][i], "forces": f.reshape(-1, f.shape[-1]), "stress": art["stress"][i],
+                    "atom": art["atom"][sl]})
+    return out
+
+
+def fit_model(desc: list[dict], ds: Artifact, settings: SNAPSettings, mask: np.ndarray) -> BayesianSNAP:
+    """Fit on the configurations selected by ``mask``, with per-group weight factors."""
+    slices = split_atoms(ds.data)
+    idx = np.flatnonzero(mask)
+    groups = np.array(ds["groups"], dtype=object)
+    return BayesianSNAP(settings).fit([desc[i] for i in idx], ds["energy"][idx],
+                                      [ds["forces"][slices[i]] for i in idx], ds["stress"][idx], ds["n_atoms"][idx],
+                                      groups=groups[idx])
+
+
+def predict_all(model: BayesianSNAP, desc: list[dict], ds: Artifact) -> dict[str, np.ndarray]:
+    n_atoms = ds["n_atoms"]
+    preds = [model.predict(d, int(n)) for d, n in zip(desc, n_atoms, strict=True)]
+    return {
+        "energy_dft": ds["energy"] / n_atoms,
+        "energy_pred": np.array([q["energy"] for q in preds]),
+        "energy_std": np.array([q["energy_std"] for q in preds]),
+        "forces_dft": ds["forces"],
+        "forces_pred": np.concatenate([q["forces"] for q in preds]),
+        "forces_std": np.concatenate([q["forces_std"] for q in preds]),
+        "stress_dft": ds["stress"],
+        "stress_pred": np.array([q["stress"] for q in preds]),
+    }
+
+
+def metrics(mask_cfg: np.ndarray, mask_atom: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, float]:
+    """Energy RMSE/MAE (meV/atom), force RMSE/MAE (eV/A, per component), stress RMSE (GPa)."""
     if not mask_cfg.any():
         return {}
     de = (p["energy_pred"] - p["energy_dft"])[mask_cfg] * 1000.0
@@ -42,61 +112,53 @@ def _metrics(mask_cfg: np.ndarray, mask_atom: np.ndarray, p: dict[str, np.ndarra
     }
 
 
-def all_descriptors(images, settings: SNAPSettings, comm=None) -> list[dict[str, np.ndarray]]:
-    """Descriptors of every configuration; with a communicator, configurations are shared out over ranks
-    (one serial LAMMPS per configuration) and gathered on every rank."""
-    if comm is None or comm.size == 1:
-        return [descriptors(a, settings) for a in images]
-    mine = {i: descriptors(a, settings) for i, a in enumerate(images) if i % comm.size == comm.rank}
-    merged: dict[int, dict[str, np.ndarray]] = {}
-    for part in comm.allgather(mine):
-        merged.update(part)
-    return [merged[i] for i in range(len(images))]
+def split_metrics(split: np.ndarray, groups: np.ndarray, n_atoms: np.ndarray, p: dict) -> dict[str, Any]:
+    atom_split, atom_group = np.repeat(split, n_atoms), np.repeat(groups, n_atoms)
+    out: dict[str, Any] = {s: metrics(split == s, atom_split == s, p) for s in ("train", "calibration", "test")}
+    out["by_group"] = {
+        f"{s}/{g}": metrics((split == s) & (groups == g), (atom_split == s) & (atom_group == g), p)
+        for s in ("train", "calibration", "test") for g in sorted(set(groups)) if ((split == s) & (groups == g)).any()
+    }
+    return out
 
 
-def fit(dataset: str, mlip: dict[str, Any], out: str, potential_dir: str, comm=None) -> None:
-    settings = SNAPSettings.from_dict(mlip)
+def fit(dataset: str, desc_path: str, mlip: dict[str, Any], out: str, potential_dir: str) -> None:
+    """Fit one model (linear or quadratic, from the descriptors) on the training split; write LAMMPS files."""
     ds = read_artifact(dataset, "dft_dataset")
-    images = images_from_arrays(ds.data)
+    dart = read_artifact(desc_path, "descriptors")
+    model_name = str(dart.attrs["model"])
+    settings = SNAPSettings.from_dict(mlip).for_model(model_name)
+    if list(dart["n_atoms"]) != list(ds["n_atoms"]):
+        raise ArtifactError(f"{desc_path} does not describe {dataset}; rerun the mlip_descriptors rule")
+    desc = descriptor_list(dart)
+    split = dataset_split(ds, settings)
+    model = fit_model(desc, ds, settings, split == "train")
+    p = predict_all(model, desc, ds)
     groups = np.array(ds["groups"], dtype=object)
-    split = split_by_group(groups, settings.test_fraction, settings.seed)
-    desc = all_descriptors(images, settings, comm)
-    n_atoms = ds["n_atoms"]
-    slices = split_atoms(ds.data)
-    forces = [ds["forces"][sl] for sl in slices]
-    train = np.flatnonzero(split == "train")
-    model = BayesianSNAP(settings).fit([desc[i] for i in train], ds["energy"][train], [forces[i] for i in train],
-                                       ds["stress"][train], n_atoms[train])
-    preds = [model.predict(d, int(n)) for d, n in zip(desc, n_atoms, strict=True)]
-    p = {
-        "energy_dft": ds["energy"] / n_atoms,
-        "energy_pred": np.array([q["energy"] for q in preds]),
-        "energy_std": np.array([q["energy_std"] for q in preds]),
-        "forces_dft": ds["forces"],
-        "forces_pred": np.concatenate([q["forces"] for q in preds]),
-        "forces_std": np.concatenate([q["forces_std"] for q in preds]),
-        "stress_dft": ds["stress"],
-        "stress_pred": np.array([q["stress"] for q in preds]),
-    }
-    atom_split = np.repeat(split, n_atoms)
-    atom_group = np.repeat(groups, n_atoms)
-    metrics: dict[str, Any] = {s: _metrics(split == s, atom_split == s, p) for s in ("train", "test")}
-    metrics["by_group"] = {
-        f"{s}/{g}": _metrics((split == s) & (groups == g), (atom_split == s) & (atom_group == g), p)
-        for s in ("train", "test") for g in sorted(set(groups)) if ((split == s) & (groups == g)).any()
-    }
-    if comm is not None and comm.rank != 0:
-        return
-    element = images[0].get_chemical_symbols()[0]
+    element = images_from_arrays({k: ds[k] for k in ("n_atoms", "numbers", "positions", "cell", "pbc")},
+                                 labels=False)[0].get_chemical_symbols()[0]
+    from multiscale.mlip.validation import Grader
+
+    grader = Grader(dart["atom"][np.repeat(split == "train", ds["n_atoms"])])
     coeff, param = write_potential_files(model, element, potential_dir)
     write_artifact(out, "potential", {
         "coefficients": model.coef_, "covariance": model.covariance_, "split": split,
-        "config_names": ds["names"], "n_atoms": n_atoms, **p,
+        "config_names": ds["names"], "n_atoms": ds["n_atoms"], **p,
+        "grade_mean": grader.mean, "grade_scale": grader.scale, "grade_inverse": grader.inv,
     }, {
+        "grade_edge": grader.edge,
         "snapparam": param.read_text(), "snapcoeff": coeff.read_text(), "element": element,
-        "hyperparameters": model.hyperparameters(), "metrics": metrics, "settings": mlip,
-        "files": [str(Path(coeff)), str(Path(param))],
-    }, inputs=[dataset], config=mlip)
+        "hyperparameters": model.hyperparameters(), "metrics": split_metrics(split, groups, ds["n_atoms"], p),
+        "settings": mlip, "model": model_name, "files": [str(Path(coeff)), str(Path(param))],
+    }, inputs=[dataset, desc_path], config=mlip)
+
+
+def load_grader(potential: str):
+    """The extrapolation grader of a fitted potential (grade per atom from its linear bispectrum)."""
+    from multiscale.mlip.validation import Grader
+
+    art = read_artifact(potential, "potential")
+    return Grader.from_arrays(art["grade_mean"], art["grade_scale"], art["grade_inverse"], art.attrs["grade_edge"])
 
 
 def load_model(potential: str) -> tuple[BayesianSNAP, str]:

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from multiscale.artifacts import Artifact, read_artifact, write_artifact
-from multiscale.atomsio import images_from_arrays
+from multiscale.atomsio import images_from_arrays, split_atoms
 from multiscale.mlip.snap import SNAPSettings
 from multiscale.mlip.stage import dataset_split, descriptor_list, fit_model, predict_all, split_metrics
 
@@ -41,7 +41,9 @@ def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
 
 
 def coverage_of(err: np.ndarray, sigma: np.ndarray, q: float) -> float:
-    return float(np.mean(np.abs(err) <= q * sigma)) if len(err) else float("nan")
+    """Fraction of |err| within q sigma; NaN when there is nothing to cover or no finite interval (an infinite
+    multiplier means the calibration set was too small to promise the coverage: that is not a coverage of 1)."""
+    return float(np.mean(np.abs(err) <= q * sigma)) if len(err) and math.isfinite(q) else float("nan")
 
 
 class Grader:
@@ -75,20 +77,31 @@ def _force_arrays(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return (p["forces_pred"] - p["forces_dft"]), p["forces_std"]
 
 
+def force_informative(p: dict[str, np.ndarray], n_atoms: np.ndarray, tol: float = 1e-4) -> np.ndarray:
+    """Configurations whose DFT forces are not all zero by symmetry (perfect strained lattices carry no force
+    information: their zero forces are reproduced exactly and would inflate any force coverage)."""
+    out = []
+    for sl in split_atoms({"n_atoms": n_atoms}):
+        out.append(bool(np.abs(p["forces_dft"][sl]).max() > tol))
+    return np.array(out)
+
+
 def conformal_report(p: dict[str, np.ndarray], cal_cfg: np.ndarray, eval_masks: dict[str, np.ndarray],
                      n_atoms: np.ndarray, coverage: float) -> dict[str, Any]:
-    """Calibrate on ``cal_cfg`` configurations; coverage on each evaluation mask (configurations)."""
+    """Calibrate on ``cal_cfg`` configurations; coverage on each evaluation mask (configurations). Force
+    intervals use only configurations with non-zero DFT forces (see ``force_informative``)."""
     ferr, fstd = _force_arrays(p)
     eerr = p["energy_pred"] - p["energy_dft"]
     estd = p["energy_std"]
-    cal_atoms = np.repeat(cal_cfg, n_atoms)
+    informative = force_informative(p, n_atoms)
+    cal_atoms = np.repeat(cal_cfg & informative, n_atoms)
     qf = conformal_quantile((np.abs(ferr) / fstd)[cal_atoms].ravel(), coverage)
     qe = conformal_quantile((np.abs(eerr) / estd)[cal_cfg], coverage)
     out: dict[str, Any] = {"nominal": coverage, "force_multiplier": qf, "energy_multiplier": qe,
                            "n_calibration_force_components": int(cal_atoms.sum() * 3),
                            "n_calibration_energies": int(cal_cfg.sum())}
     for name, mask in eval_masks.items():
-        atoms = np.repeat(mask, n_atoms)
+        atoms = np.repeat(mask & informative, n_atoms)
         out[name] = {"force_coverage": coverage_of(ferr[atoms].ravel(), fstd[atoms].ravel(), qf),
                      "n_force_components": int(atoms.sum() * 3),
                      "energy_coverage": coverage_of(eerr[mask], estd[mask], qe), "n_energies": int(mask.sum())}
@@ -153,7 +166,7 @@ def validate(dataset: str, descriptor_paths: dict[str, str], mlip: dict[str, Any
                                  int(len(model.coef_))}
         entry["conformal"] = conformal_report(p, split == "calibration", {"test": split == "test"}, n_atoms,
                                               settings.coverage)
-        # leave one group out: fit on the other groups' train+calibration, calibrate on their calibration part
+        # leave one group out: fit on the other groups' training part, calibrate on the rest of them
         logo = {}
         for g in sorted(set(groups)):
             others = groups != g
@@ -163,7 +176,7 @@ def validate(dataset: str, descriptor_paths: dict[str, str], mlip: dict[str, Any
             q = predict_all(m, desc, ds)
             logo[g] = {"metrics": split_metrics(np.where(groups == g, "test", "train").astype(object), groups,
                                                 n_atoms, q)["test"],
-                       "conformal": conformal_report(q, others & (split == "calibration"), {"held_out": groups == g},
+                       "conformal": conformal_report(q, others & (split != "train"), {"held_out": groups == g},
                                                      n_atoms, settings.coverage)["held_out"]}
         entry["leave_one_group_out"] = logo
         report["models"][model_name] = entry
@@ -172,9 +185,10 @@ def validate(dataset: str, descriptor_paths: dict[str, str], mlip: dict[str, Any
     # uncertainty diagnostics for the model used downstream (the first listed)
     name, model, desc, p = primary
     ferr, fstd = _force_arrays(p)
-    test_atoms = np.repeat(split == "test", n_atoms)
+    test_atoms = np.repeat((split == "test") & force_informative(p, n_atoms), n_atoms)
     err_norm, std_norm = np.linalg.norm(ferr, axis=1), np.linalg.norm(fstd, axis=1)
-    rho = stats.spearmanr(std_norm[test_atoms], err_norm[test_atoms]).statistic if test_atoms.sum() > 2 else np.nan
+    rho = (stats.spearmanr(std_norm[test_atoms], err_norm[test_atoms]).statistic if test_atoms.sum() > 2
+           else np.nan)
     report["primary_model"] = name
     report["spearman_force_std_vs_error_test"] = float(rho)
     observed = calibration_curve(ferr[test_atoms].ravel(), fstd[test_atoms].ravel())
@@ -251,7 +265,8 @@ def plot_validation(ds, split, groups, p, observed, grade, settings, fig_dir: Pa
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     axes[0].plot([0, 1], [0, 1], "k--", lw=0.8, label="ideal")
-    axes[0].plot(LEVELS, observed, "o-", label="Bayesian sigma, test forces")
+    axes[0].plot(LEVELS, observed, "o-",
+                 label="Bayesian sigma, test forces\n(configurations with non-zero forces)")
     axes[0].set_xlabel("expected coverage (Gaussian interval)")
     axes[0].set_ylabel("observed coverage")
     axes[0].set_title("Calibration curve")
@@ -278,6 +293,11 @@ def markdown(path: str) -> str:
     def f(x, nd=3):
         return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}g}"
 
+    def cov(x, n):
+        if n == 0:
+            return "no force data"
+        return f"{x:.3g} (n={n})" if math.isfinite(x) else f"not calibratable (n={n})"
+
     lines = ["| model | split/group | configs | energy RMSE (meV/atom) | force RMSE (eV/A) | force MAE (eV/A) | "
              "stress RMSE (GPa) |", "|---|---|---|---|---|---|---|"]
 
@@ -296,7 +316,10 @@ def markdown(path: str) -> str:
         for s in ("train", "test"):
             row(f"baseline {r['baseline']['potential'].get('file')}", s, r["baseline"]["metrics"].get(s))
     lines += ["", "Leave one group out (fit without the group, test on it), with split-conformal coverage at "
-              f"{r['models'][r['primary_model']]['conformal']['nominal']:.0%} nominal:", "",
+              f"{r['models'][r['primary_model']]['conformal']['nominal']:.0%} nominal, calibrated on the other "
+              "groups' calibration and test configurations ('not calibratable': too few of them, or none with "
+              "forces, to promise the coverage):",
+              "",
               "| model | held-out group | energy RMSE (meV/atom) | force RMSE (eV/A) | force coverage | "
               "energy coverage |",
               "|---|---|---|---|---|---|"]
@@ -304,8 +327,8 @@ def markdown(path: str) -> str:
         for g, v in e["leave_one_group_out"].items():
             m, c = v["metrics"], v["conformal"]
             lines.append(f"| {name} | {g} | {f(m.get('energy_rmse_meV_atom'))} | {f(m.get('force_rmse_eV_A'))} | "
-                         f"{f(c['force_coverage'])} (n={c['n_force_components']}) | {f(c['energy_coverage'])} "
-                         f"(n={c['n_energies']}) |")
+                         f"{cov(c['force_coverage'], c['n_force_components'])} | "
+                         f"{cov(c['energy_coverage'], c['n_energies'])} |")
     lines += ["", "Split-conformal calibration on the in-distribution test split:", ""]
     for name, e in r["models"].items():
         c = e["conformal"]

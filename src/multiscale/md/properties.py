@@ -51,6 +51,16 @@ class Potential:
         return cls("eam/alloy", f"* * {path} {element}", f"EAM ({Path(path).name})")
 
 
+def _commands(lmp, text: str, pot: Potential) -> None:
+    """Run LAMMPS commands; a LAMMPS error becomes a CalculationError naming the potential."""
+    try:
+        lmp.commands_string(text)
+    except Exception as exc:  # the lammps module raises plain Exception for every LAMMPS error
+        raise CalculationError(f"LAMMPS failed with the {pot.name} potential: {exc}. If this is a fitted potential, "
+                               f"it may be unstable for this structure (see the MLIP validation: extrapolation "
+                               f"grade, held-out groups)") from exc
+
+
 def _setup(atoms: Atoms, pot: Potential, comm=None):
     """LAMMPS on ``comm`` (domain decomposition over its ranks; default: this process alone)."""
     from multiscale.mlip.snap import _lammps, _rotation, load_atoms
@@ -77,9 +87,9 @@ def relax_lattice(pot: Potential, material: Material, settings: MDSettings, comm
     atoms = material.cubic_cell().repeat(n)
     lmp, _ = _setup(atoms, pot, comm)
     try:
-        lmp.commands_string(f"fix relax all box/relax iso 0.0 vmax 0.001\n"
-                            f"minimize 0.0 {settings.ftol} 10000 100000\nunfix relax\n"
-                            f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0")
+        _commands(lmp, f"fix relax all box/relax iso 0.0 vmax 0.001\n"
+                       f"minimize 0.0 {settings.ftol} 10000 100000\nunfix relax\n"
+                       f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
         a0 = float(lmp.get_thermo("lx")) / n
         e = float(lmp.get_thermo("pe")) / len(atoms)
         press = abs(float(lmp.get_thermo("press"))) * BAR_TO_GPA
@@ -97,7 +107,7 @@ def stress_at_strain(pot: Potential, material: Material, a0: float, strain: np.n
     atoms.set_cell(deform_cell(atoms.cell[:], strain), scale_atoms=True)
     lmp, rot = _setup(atoms, pot, comm)
     try:
-        lmp.commands_string(f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0")
+        _commands(lmp, f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
         return _stress(lmp, rot)
     finally:
         lmp.close()

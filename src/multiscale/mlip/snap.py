@@ -23,8 +23,10 @@ BAR_A3_TO_EV = 1.0 / 1.602176634e6  # 1 bar * 1 Angstrom^3 in eV
 @dataclass
 class SNAPSettings:
     twojmax: int = 6
-    rcutfac: float = 4.8  # Angstrom (radelem = 0.5, so this is the cutoff radius)
+    rcutfac: float = 4.8  # Angstrom; with the default radius 0.5 this is the cutoff radius
     rfac0: float = 0.99363
+    element_radius: float = 0.5  # SNAP radelem: cutoff = rcutfac * (R_i + R_j)
+    element_weight: float = 1.0  # SNAP wj: weight of the element's neighbours in the density
     weights: dict[str, float] = field(default_factory=lambda: {"energy": 100.0, "force": 1.0, "stress": 0.5})
     test_fraction: float = 0.25
     calibration_fraction: float = 0.25
@@ -96,8 +98,9 @@ def descriptors(atoms: Atoms, settings: SNAPSettings) -> dict[str, np.ndarray]:
     try:
         prism = load_atoms(lmp, atoms)
         rc, tj, rf = settings.rcutfac, settings.twojmax, settings.rfac0
-        args = f"{rc} {rf} {tj} 0.5 1.0 rmin0 0.0 bzeroflag 1 quadraticflag {{q}} switchflag 1"
-        lmp.commands_string(f"""pair_style zero {rc}
+        r, w = settings.element_radius, settings.element_weight
+        args = f"{rc} {rf} {tj} {r} {w} rmin0 0.0 bzeroflag 1 quadraticflag {{q}} switchflag 1"
+        lmp.commands_string(f"""pair_style zero {rc * 2 * r}
 pair_coeff * *
 compute snap all snap {args.format(q=int(settings.quadratic))}
 compute sna all sna/atom {args.format(q=0)}
@@ -208,8 +211,10 @@ class BayesianSNAP:
         return np.sqrt(np.einsum("ij,jk,ik->i", atom_desc, self.covariance_, atom_desc).clip(0))
 
     def snapcoeff(self, element: str) -> str:
-        lines = [f"# multiscale linear SNAP (Bayesian posterior mean), {element}", f"1 {len(self.coef_)}",
-                 f"{element} 0.5 1.0"] + [f"{float(c)!r}" for c in self.coef_]
+        st = self.settings
+        lines = [f"# multiscale {'quadratic' if st.quadratic else 'linear'} SNAP (Bayesian posterior mean), {element}",
+                 f"1 {len(self.coef_)}", f"{element} {st.element_radius} {st.element_weight}"]
+        lines += [f"{float(c)!r}" for c in self.coef_]
         return "\n".join(lines) + "\n"
 
     def sample_coefficients(self, n: int, seed: int = 0) -> np.ndarray:

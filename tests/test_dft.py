@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -81,3 +83,53 @@ def test_scf_failure_retry_then_clean_failure_then_drop(tiny_dft, tmp_path):
     art = read_artifact(out, "dft_calc")
     assert len(art["n_atoms"]) == 0
     assert "did not converge" in art.json_attr("retries")[-1]["dropped"]
+
+
+def test_thermal_vacancy_and_surface_generators():
+    conf = ConfigurationSettings(thermal={"temperatures": [100, 900], "per_temperature": 1, "supercell": [2, 1, 1],
+                                          "steps": 100},
+                                 vacancy={"supercells": [[2, 1, 1]]}, surface={"facets": ["100", "111"],
+                                                                               "layers": 4, "vacuum": 5.0})
+    mat = Material()
+    cold, hot = generate("thermal", mat, conf, a0=4.04)
+    ref = mat.cubic_cell(4.04).repeat((2, 1, 1)).positions
+    msd = [np.mean(np.sum((a.positions - ref) ** 2, axis=1)) for a in (cold, hot)]
+    assert 0 < msd[0] < msd[1]  # hotter snapshots are further from the lattice
+    assert [a.info["name"] for a in generate("thermal", mat, conf, a0=4.04)] == ["thermal_000", "thermal_001"]
+    (vac,) = generate("vacancy", mat, conf, a0=4.04)
+    assert len(vac) == 7
+    s100, s111 = generate("surface", mat, conf, a0=4.04)
+    assert len(s100) == len(s111) == 4
+    assert json.loads(s111.info["metadata"])["area"] == pytest.approx(4.04**2 * np.sqrt(3) / 4, rel=1e-6)
+    (w100, w110, w111) = generate("surface", Material("W", "bcc", 3.17), ConfigurationSettings(surface={
+        "facets": ["100", "110", "111"], "layers": 4, "vacuum": 5.0}), a0=3.17)
+    assert set(w110.get_chemical_symbols()) == {"W"} and len(w100) == 4
+    with pytest.raises(ValueError, match="EMT has no parameters for W"):
+        generate("thermal", Material("W", "bcc", 3.17), conf, a0=3.17)
+
+
+def test_surface_and_vacancy_energies(tiny_dft, tmp_path):
+    """Real GPAW at tiny settings: (100) surface energy and unrelaxed vacancy formation energy of Al."""
+    from multiscale.dft.stage import fit_equation_of_state, gather, reference_properties
+
+    mat = {"element": "Al", "lattice": "fcc", "a_guess": 4.04}
+    dft = {**tiny_dft.__dict__, "configurations": {
+        "seed": 1, "eos": {"points": 5, "max_strain": 0.02}, "elastic": {"amplitudes": [0.01]},
+        "rattle": {"amplitudes": [], "per_amplitude": 0, "supercell": [1, 1, 1], "strain": 0.0},
+        "vacancy": {"supercells": [[2, 1, 1]]}, "surface": {"facets": ["100"], "layers": 4, "vacuum": 5.0}}}
+    calcs = {}
+    for group in ("eos", "elastic", "vacancy", "surface"):
+        eos = str(tmp_path / "eos.h5") if group != "eos" else None
+        write_structures(group, mat, dft, str(tmp_path / f"{group}.h5"), eos)
+        names = configuration_names(ConfigurationSettings.from_dict(dft["configurations"]))[group]
+        for name in names:
+            calcs[name] = str(tmp_path / f"{name}.h5")
+            run_configuration(str(tmp_path / f"{group}.h5"), name, dft, calcs[name])
+        if group == "eos":
+            fit_equation_of_state([calcs[n] for n in names], mat, str(tmp_path / "eos.h5"))
+    gather(list(calcs.values()), dft, str(tmp_path / "dataset.h5"))
+    reference_properties(str(tmp_path / "dataset.h5"), str(tmp_path / "eos.h5"), str(tmp_path / "ref.h5"))
+    ref = read_artifact(tmp_path / "ref.h5", "properties")
+    props = dict(zip(ref["names"], ref["values"], strict=True))
+    assert 0.5 < props["surface_energy_100"] < 1.5  # J/m^2 (PBE literature ~0.9-1.0 for Al(100))
+    assert 0.2 < props["vacancy_formation_energy"] < 1.5  # eV, 7-atom cell, unrelaxed

@@ -3,7 +3,7 @@ import json
 import os
 
 from multiscale.config import validate_config
-from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, configuration_names
+from multiscale.dft.structures import GROUPS, NEEDS_A0, ConfigurationSettings, configuration_names
 from multiscale.errors import ConfigError
 from multiscale.sweep import TAG_PATTERN, expand, point_for
 
@@ -32,7 +32,7 @@ CONDA_ENV = "../../envs/multiscale.yaml"
 
 wildcard_constraints:
     pt=TAG_PATTERN,
-    group="eos|elastic|rattle",
+    group="|".join(GROUPS),
     name=r"[A-Za-z0-9_]+",
 
 

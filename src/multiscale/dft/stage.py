@@ -16,6 +16,8 @@ from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, Material,
 from multiscale.elastic import fit_cubic_elastic, fit_eos, lattice_from_volume
 from multiscale.errors import ArtifactError, SCFConvergenceError
 
+EV_PER_A2_TO_J_PER_M2 = 16.02176634
+
 
 def write_structures(group: str, material: dict, dft: dict, out: str, eos: str | None = None) -> None:
     mat = Material.from_dict(material)
@@ -140,6 +142,28 @@ def reference_properties(dataset: str, eos: str, out: str) -> None:
     notes = [f"Birch-Murnaghan fit; {cell_note}"] * 2 + [f"stress-strain fit, strains "
                                                          f"{sorted({abs(max(s, key=abs)) for s in strains})}; "
                                                          f"{cell_note}"] * 3
+    # defect and surface energies against the EOS bulk energy per atom (same k-density and cutoff)
+    e_bulk = float(e.attrs["E0"])
+    for atoms, energy in zip(images, ds["energy"], strict=True):
+        meta = metadata(atoms)
+        if atoms.info["group"] == "surface":
+            gamma = (energy - len(atoms) * e_bulk) / (2 * meta["area"]) * EV_PER_A2_TO_J_PER_M2
+            names.append(f"surface_energy_{meta['facet']}")
+            values.append(gamma)
+            units.append("J/m^2")
+            notes.append(f"{len(atoms)}-layer 1x1 slab, {meta['vacuum']} A vacuum each side, unrelaxed, vs EOS "
+                         f"bulk energy; {settings['xc']}, ecut {settings['ecut']} eV, k-density "
+                         f"{settings['kpt_density']}/A^-1")
+        elif atoms.info["group"] == "vacancy":
+            names.append("vacancy_formation_energy")
+            values.append(energy - len(atoms) * e_bulk)
+            units.append("eV")
+            notes.append(f"{meta['sites']}-site supercell {meta['supercell']}, unrelaxed (an upper bound), vs EOS "
+                         f"bulk energy; {settings['xc']}, ecut {settings['ecut']} eV, k-density "
+                         f"{settings['kpt_density']}/A^-1")
+        else:
+            continue
+        std.append(float("nan"))
     write_artifact(out, "properties", {"names": names, "values": values, "std": std, "units": units,
                                        "notes": notes}, {"scale": "dft", "settings": settings},
                    inputs=[dataset, eos], config=settings)

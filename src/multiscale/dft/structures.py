@@ -1,8 +1,10 @@
 """Configuration generators (ASE): each group reproducible from the seed, each configuration labelled.
 
 Groups: ``eos`` (volumetric strains of the cubic cell at the guessed lattice constant), ``elastic`` (normal
-and shear strains at the DFT lattice constant), ``rattle`` (strained cells with random displacements).
-Element and lattice come from the config; nothing here is specific to aluminium.
+and shear strains at the DFT lattice constant), ``rattle`` (strained cells with random displacements),
+``thermal`` (finite-temperature snapshots sampled cheaply with ASE's EMT), ``vacancy`` (a supercell with one
+site empty, unrelaxed) and ``surface`` (low-index slabs). Element and lattice come from the config; nothing
+here is specific to aluminium.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from ase.build import bulk
 
 from multiscale.elastic import deform_cell, elastic_strain_set
 
-GROUPS = ("eos", "elastic", "rattle")
+GROUPS = ("eos", "elastic", "rattle", "thermal", "vacancy", "surface")
 # Groups whose structures are built on the DFT equilibrium lattice constant (they wait for the EOS fit).
-NEEDS_A0 = ("elastic", "rattle")
+NEEDS_A0 = ("elastic", "rattle", "thermal", "vacancy", "surface")
+SLABS = {"fcc": {"100": "fcc100", "110": "fcc110", "111": "fcc111"},
+         "bcc": {"100": "bcc100", "110": "bcc110", "111": "bcc111"}}
 
 
 @dataclass
@@ -47,6 +51,10 @@ class ConfigurationSettings:
     elastic: dict[str, Any] = field(default_factory=lambda: {"amplitudes": [0.005, 0.01]})
     rattle: dict[str, Any] = field(default_factory=lambda: {
         "amplitudes": [0.04, 0.08, 0.12], "per_amplitude": 2, "supercell": [1, 1, 1], "strain": 0.01})
+    thermal: dict[str, Any] = field(default_factory=lambda: {
+        "temperatures": [], "per_temperature": 2, "supercell": [1, 1, 1], "steps": 400})
+    vacancy: dict[str, Any] = field(default_factory=lambda: {"supercells": []})
+    surface: dict[str, Any] = field(default_factory=lambda: {"facets": [], "layers": 5, "vacuum": 6.0})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConfigurationSettings:
@@ -59,6 +67,12 @@ class ConfigurationSettings:
             return 4 * len(self.elastic["amplitudes"])
         if group == "rattle":
             return len(self.rattle["amplitudes"]) * int(self.rattle["per_amplitude"])
+        if group == "thermal":
+            return len(self.thermal["temperatures"]) * int(self.thermal["per_temperature"])
+        if group == "vacancy":
+            return len(self.vacancy["supercells"])
+        if group == "surface":
+            return len(self.surface["facets"])
         raise KeyError(f"unknown configuration group '{group}'; known: {GROUPS}")
 
 
@@ -99,6 +113,59 @@ def generate(group: str, material: Material, settings: ConfigurationSettings, a0
             atoms.positions += rng.normal(0.0, amp, atoms.positions.shape)
             out.append(_labelled(atoms, name, group, {"rattle_std": amp, "strain_voigt": e.tolist(), "a0": a0,
                                                       "supercell": list(r["supercell"])}))
+    elif group == "thermal":
+        out = _thermal(names, material, settings, a0)
+    elif group == "vacancy":
+        for name, sc in zip(names, settings.vacancy["supercells"], strict=True):
+            atoms = material.cubic_cell(a0).repeat(tuple(sc))
+            n_sites = len(atoms)
+            del atoms[0]
+            out.append(_labelled(atoms, name, group, {"a0": a0, "supercell": list(sc), "sites": n_sites,
+                                                      "relaxed": False}))
+    elif group == "surface":
+        from ase import build
+
+        sf = settings.surface
+        for name, facet in zip(names, sf["facets"], strict=True):
+            try:
+                make = getattr(build, SLABS[material.lattice][str(facet)])
+            except KeyError:
+                raise ValueError(f"dft.configurations.surface.facets: no '{facet}' slab for a {material.lattice} "
+                                 f"lattice; use one of {sorted(SLABS.get(material.lattice, {}))}") from None
+            atoms = make(material.element, size=(1, 1, int(sf["layers"])), a=a0, vacuum=float(sf["vacuum"]),
+                         periodic=True)
+            area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
+            out.append(_labelled(atoms, name, group, {"a0": a0, "facet": str(facet), "layers": int(sf["layers"]),
+                                                      "vacuum": float(sf["vacuum"]), "area": area}))
     else:
         raise KeyError(f"unknown configuration group '{group}'; known: {GROUPS}")
+    return out
+
+
+def _thermal(names: list[str], material: Material, settings: ConfigurationSettings, a0: float) -> list[Atoms]:
+    """Snapshots of Langevin MD with ASE's EMT at each temperature (cheap geometries, labelled later by DFT).
+
+    EMT only describes Al, Cu, Ag, Au, Ni, Pd and Pt; other elements need another sampler."""
+    from ase import units
+    from ase.calculators.emt import EMT, parameters
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    if material.element not in parameters:
+        raise ValueError(f"dft.configurations.thermal: ASE's EMT has no parameters for {material.element}; "
+                         f"set dft.configurations.thermal.temperatures: [] or sample with another potential")
+    th = settings.thermal
+    out: list[Atoms] = []
+    temps = [t for t in th["temperatures"] for _ in range(int(th["per_temperature"]))]
+    for i, (name, temp) in enumerate(zip(names, temps, strict=True)):
+        atoms = material.cubic_cell(a0).repeat(tuple(th["supercell"]))
+        atoms.calc = EMT()
+        rng = np.random.default_rng(settings.seed + 1000 + i)
+        MaxwellBoltzmannDistribution(atoms, temperature_K=2 * temp, rng=rng)
+        dyn = Langevin(atoms, 2 * units.fs, temperature_K=temp, friction=0.02, rng=rng)
+        dyn.run(int(th["steps"]))
+        snap = material.cubic_cell(a0).repeat(tuple(th["supercell"]))
+        snap.positions = atoms.positions
+        out.append(_labelled(snap, name, "thermal", {"a0": a0, "temperature": temp, "sampler": "EMT Langevin",
+                                                     "steps": int(th["steps"]), "supercell": list(th["supercell"])}))
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def read_benchmarks(bench_dir: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def write_report(study_dir: str, metadata_dir: str, config: dict, out: str) -> None:
+def write_report(study_dir: str, metadata_dir: str, config: dict, out: str, cores: int | None = None) -> None:
     study = Path(study_dir)
     stages = read_benchmarks(study / "benchmarks")
     jobs = latest_invocation(read_jobs(Path(metadata_dir), f"{study}/"))
@@ -141,6 +142,8 @@ def write_report(study_dir: str, metadata_dir: str, config: dict, out: str) -> N
     if jobs:
         span = max(j.end for j in jobs) - min(j.start for j in jobs)
         cp, chain = critical_path(jobs)
+        cores = cores or os.cpu_count() or 1
+        bound = max(cp, sum(j.duration for j in jobs) / cores)
         lines += ["", f"## Latest invocation ({len(jobs)} jobs)", "",
                   f"- wall time from first job start to last job end: {span:.1f} s",
                   f"- critical path (longest dependency chain of the jobs' own run times): {cp:.1f} s "
@@ -148,7 +151,10 @@ def write_report(study_dir: str, metadata_dir: str, config: dict, out: str) -> N
                   f"- sum of all job times: {sum(j.duration for j in jobs):.1f} s",
                   f"- workflow overhead (wall time minus critical path): {span - cp:.1f} s "
                   f"({100 * (span - cp) / span if span else 0:.0f} % of the wall time): scheduling, job start-up, "
-                  f"and jobs waiting for a free core"]
+                  f"and jobs waiting for a free core",
+                  f"- of which queueing for cores is unavoidable: with {cores} cores the jobs need at least "
+                  f"max(critical path, job time / cores) = {bound:.1f} s, so {span - bound:.1f} s is scheduling and "
+                  f"start-up above that bound"]
     lines += ["", "## Reproducing", "", f"- config digest (sha256 of the validated study config): `{digest(config)}`",
               f"- software: `{json.dumps(software_versions(), sort_keys=True)}`", ""]
     tmp = Path(out).with_name(f".{Path(out).name}.tmp")

@@ -20,10 +20,6 @@ def voigt_to_tensor(strain_voigt: np.ndarray) -> np.ndarray:
     return np.array([[e[0], e[5] / 2, e[4] / 2], [e[5] / 2, e[1], e[3] / 2], [e[4] / 2, e[3] / 2, e[2]]])
 
 
-def tensor_to_voigt_strain(eps: np.ndarray) -> np.ndarray:
-    return np.array([eps[0, 0], eps[1, 1], eps[2, 2], 2 * eps[1, 2], 2 * eps[0, 2], 2 * eps[0, 1]])
-
-
 def deform_cell(cell: np.ndarray, strain_voigt: np.ndarray) -> np.ndarray:
     """Apply a small homogeneous strain to cell vectors given as rows: cell' = cell (I + eps)."""
     return np.asarray(cell) @ (np.eye(3) + voigt_to_tensor(strain_voigt))

@@ -17,8 +17,6 @@ from ase import Atoms
 
 from multiscale.elastic import EV_PER_A3_TO_GPA
 
-BAR_A3_TO_EV = 1.0 / 1.602176634e6  # 1 bar * 1 Angstrom^3 in eV
-
 
 @dataclass
 class SNAPSettings:

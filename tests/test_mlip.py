@@ -31,15 +31,21 @@ def _lammps_eval(atoms, pot):
         lmp.close()
 
 
-def test_descriptors_reproduce_pair_snap_in_a_skewed_cell(tmp_path):
-    """E, F and stress from our design rows equal LAMMPS' pair_style snap for arbitrary coefficients
-    (with a non-default element radius and weight, so both reach the descriptors and the .snapcoeff file)."""
-    settings = SNAPSettings(twojmax=6, rcutfac=4.0, element_radius=0.6, element_weight=0.8)
+@pytest.mark.parametrize("model_name", ["linear", "quadratic"])
+def test_descriptors_reproduce_pair_snap_in_a_skewed_cell(tmp_path, model_name):
+    """E, F and stress from our design rows equal LAMMPS' pair_style snap for arbitrary coefficients, for linear
+    and quadratic SNAP (with a non-default element radius and weight, so both reach descriptors and files)."""
+    twojmax = 6 if model_name == "linear" else 2
+    settings = SNAPSettings(twojmax=twojmax, rcutfac=4.0, element_radius=0.6, element_weight=0.8)
+    settings = settings.for_model(model_name)
     atoms = _cell()
     d = descriptors(atoms, settings)
+    n_lin = {6: 31, 2: 6}[twojmax]  # bispectrum components + the constant
+    assert d["energy"].size == (n_lin if model_name == "linear" else n_lin + (n_lin - 1) * n_lin // 2)
     model = BayesianSNAP(settings)
-    model.coef_ = np.random.default_rng(0).normal(0, 0.1, d["energy"].size)
+    model.coef_ = np.random.default_rng(0).normal(0, 0.05, d["energy"].size)
     coeff, param = write_potential_files(model, "Al", tmp_path)
+    assert f"quadraticflag {int(model_name == 'quadratic')}" in param.read_text()
     e, f, s = _lammps_eval(atoms, Potential.snap(coeff, param, "Al"))
     assert d["energy"] @ model.coef_ == pytest.approx(e, rel=1e-10)
     np.testing.assert_allclose((d["forces"] @ model.coef_).reshape(-1, 3), f, atol=1e-8)
@@ -80,22 +86,6 @@ def test_split_keeps_every_group_in_training():
         assert (split[groups == g] == "train").any()
     assert (split[groups == "eos"] == "test").sum() == 2
     assert (split[groups == "rattle"] == "test").sum() == 0
-
-
-def test_quadratic_descriptors_reproduce_pair_snap(tmp_path):
-    settings = SNAPSettings(twojmax=2).for_model("quadratic")
-    atoms = _cell()
-    d = descriptors(atoms, settings)
-    n_lin = 1 + 5  # 2J=2: 5 bispectrum components, plus the constant
-    assert d["energy"].size == n_lin + 5 * 6 // 2
-    model = BayesianSNAP(settings)
-    model.coef_ = np.random.default_rng(1).normal(0, 0.05, d["energy"].size)
-    coeff, param = write_potential_files(model, "Al", tmp_path)
-    assert "quadraticflag 1" in param.read_text()
-    e, f, s = _lammps_eval(atoms, Potential.snap(coeff, param, "Al"))
-    assert d["energy"] @ model.coef_ == pytest.approx(e, rel=1e-10)
-    np.testing.assert_allclose((d["forces"] @ model.coef_).reshape(-1, 3), f, atol=1e-8)
-    np.testing.assert_allclose(d["stress"] @ model.coef_, s, atol=1e-6)
 
 
 def test_split_conformal_intervals_reach_nominal_coverage():

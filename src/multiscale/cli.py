@@ -106,8 +106,9 @@ def mlip_validate(a):
     from multiscale.artifacts import read_artifact
     from multiscale.mlip.validation import validate
 
-    paths = {str(read_artifact(p, "descriptors").attrs["model"]): p for p in a.descriptors}
-    validate(a.dataset, paths, a.mlip, a.out, a.figures)
+    desc = {str(read_artifact(p, "descriptors").attrs["model"]): p for p in a.descriptors}
+    pots = {str(read_artifact(p, "potential").attrs["model"]): p for p in a.potentials}
+    validate(a.dataset, desc, pots, a.mlip, a.out, a.figures)
 
 
 def md_properties(a):
@@ -173,6 +174,7 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--out", {"required": True})]),
     ("mlip", "validate"): (mlip_validate, "per-group, leave-one-group-out and conformal validation", [
         ("--dataset", {"required": True}), ("--descriptors", {"nargs": "+", "required": True}),
+        ("--potentials", {"nargs": "+", "required": True}),
         ("--mlip", {"type": _json, "required": True}), ("--figures", {"required": True}),
         ("--out", {"required": True})]),
     ("md", "properties"): (md_properties, "0 K properties with the fitted potential (posterior spread)", [

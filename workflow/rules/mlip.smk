@@ -52,6 +52,7 @@ rule mlip_validate:
     input:
         dataset=stage_path("dft", "mlip", "dataset.h5"),
         descriptors=lambda w: [f"{RESULTS}/mlip{w.pt}/{m}/descriptors.h5" for m in cfg("mlip", w.pt)["mlip"]["models"]],
+        potentials=lambda w: [f"{RESULTS}/mlip{w.pt}/{m}/potential.h5" for m in cfg("mlip", w.pt)["mlip"]["models"]],
     output:
         validation=f"{RESULTS}/mlip{{pt}}/validation.h5",
         parity=f"{RESULTS}/mlip{{pt}}/figures/parity.png",
@@ -68,4 +69,5 @@ rule mlip_validate:
         f"{BENCH}/mlip{{pt}}/validate.tsv"
     shell:
         "multiscale mlip validate --dataset {input.dataset} --descriptors {input.descriptors} "
+        "--potentials {input.potentials} "
         "--mlip {params.mlip:q} --figures {params.figures} --out {output.validation} > {log} 2>&1"

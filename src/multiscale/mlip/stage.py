@@ -165,7 +165,7 @@ def load_model(potential: str) -> tuple[BayesianSNAP, str]:
     """Rebuild the fitted model (posterior and settings) from a potential artifact."""
     art = read_artifact(potential, "potential")
     hyper = art.json_attr("hyperparameters")
-    model = BayesianSNAP(SNAPSettings.from_dict(hyper["settings"]))
+    model = BayesianSNAP(SNAPSettings.from_dict(hyper["settings"]).for_model(str(art.attrs["model"])))
     model.coef_ = art["coefficients"]
     model.covariance_ = art["covariance"]
     model.alpha_, model.lambda_ = hyper["alpha"], hyper["lambda"]

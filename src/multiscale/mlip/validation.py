@@ -26,8 +26,9 @@ from scipy import stats
 
 from multiscale.artifacts import Artifact, read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, split_atoms
+from multiscale.errors import ArtifactError
 from multiscale.mlip.snap import SNAPSettings
-from multiscale.mlip.stage import dataset_split, descriptor_list, fit_model, predict_all, split_metrics
+from multiscale.mlip.stage import dataset_split, descriptor_list, fit_model, load_model, predict_all, split_metrics
 
 LEVELS = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
 
@@ -149,7 +150,9 @@ def baseline_predictions(ds: Artifact, baseline: dict[str, str], split: np.ndarr
             "stress_dft": ds["stress"], "stress_pred": np.array(stresses)}
 
 
-def validate(dataset: str, descriptor_paths: dict[str, str], mlip: dict[str, Any], out: str, fig_dir: str) -> None:
+def validate(dataset: str, descriptor_paths: dict[str, str], potential_paths: dict[str, str], mlip: dict[str, Any],
+             out: str, fig_dir: str) -> None:
+    """Validate the fitted potentials (read, not refitted); only the leave-one-group-out models are new fits."""
     ds = read_artifact(dataset, "dft_dataset")
     settings = SNAPSettings.from_dict(mlip)
     split = dataset_split(ds, settings)
@@ -160,7 +163,10 @@ def validate(dataset: str, descriptor_paths: dict[str, str], mlip: dict[str, Any
     for model_name, path in descriptor_paths.items():
         desc = descriptor_list(read_artifact(path, "descriptors"))
         st = settings.for_model(model_name)
-        model = fit_model(desc, ds, st, split == "train")
+        model, _ = load_model(potential_paths[model_name])
+        if list(read_artifact(potential_paths[model_name], "potential")["split"]) != list(split):
+            raise ArtifactError(f"{potential_paths[model_name]} was fitted on another split than {dataset} with "
+                                f"these mlip settings; rerun mlip_fit")
         p = predict_all(model, desc, ds)
         entry: dict[str, Any] = {"metrics": split_metrics(split, groups, n_atoms, p), "n_coefficients":
                                  int(len(model.coef_))}
@@ -208,9 +214,8 @@ def validate(dataset: str, descriptor_paths: dict[str, str], mlip: dict[str, Any
         report["baseline"] = {"potential": settings.baseline, "metrics": split_metrics(split, groups, n_atoms, b)}
     write_artifact(out, "mlip_validation", {
         "split": split, "groups": groups, "force_error": err_norm, "force_std": std_norm, "grade": grade,
-        "levels": LEVELS, "observed": observed}, {"report": report, "settings": mlip}, inputs=[dataset,
-                                                                                          *descriptor_paths.values()],
-        config=mlip)
+        "levels": LEVELS, "observed": observed}, {"report": report, "settings": mlip},
+        inputs=[dataset, *descriptor_paths.values(), *potential_paths.values()], config=mlip)
     plot_validation(ds, split, groups, p, observed, grade, settings, Path(fig_dir), name,
                     report.get("baseline") and b)
 

@@ -76,6 +76,23 @@ _PROPERTY_TABLE = {
     "notes": Dataset(STR, ("n_props",), "-", "how each value was obtained (cell, settings, method)"),
 }
 
+
+def _grid_fields(prefix: str, what: str) -> dict[str, Dataset]:
+    return {
+        f"{prefix}displacement": Dataset("f8", ("n_cells", 3), "nm", f"{what} displacement, kernel average"),
+        f"{prefix}stress": Dataset("f8", ("n_cells", 6), "GPa", f"{what} stress, Voigt, kernel average"),
+    }
+
+
+_MONITOR = {
+    "monitor_step": Dataset("i8", ("n_frames",), "1", "minimiser iteration of the frame within its relaxation"),
+    "monitor_strain": Dataset("f8", ("n_frames",), "1", "applied strain of the frame"),
+    "monitor_max_std": Dataset("f8", ("n_frames",), "eV", "largest per-atom epistemic energy std"),
+    "monitor_mean_std": Dataset("f8", ("n_frames",), "eV", "mean per-atom epistemic energy std"),
+    "monitor_max_grade": Dataset("f8", ("n_frames",), "1", "largest extrapolation grade"),
+    "monitor_n_above": Dataset("i8", ("n_frames",), "1", "atoms above the extrapolation threshold"),
+}
+
 KINDS: dict[str, ArtifactKind] = {
     k.name: k
     for k in [
@@ -147,7 +164,9 @@ KINDS: dict[str, ArtifactKind] = {
             "properties",
             1,
             "A table of material properties from one scale, with uncertainties and provenance notes.",
-            dict(_PROPERTY_TABLE),
+            {**_PROPERTY_TABLE,
+             "samples": Dataset("f8", ("n_samples", "n_props"), "see units",
+                                "each property for every posterior draw that gave a stable lattice", optional=True)},
             {"scale": "dft, mlip or md", "settings": "JSON settings at which the values were computed"},
         ),
         ArtifactKind(
@@ -213,16 +232,74 @@ KINDS: dict[str, ArtifactKind] = {
              "settings": "JSON MLIP settings"},
         ),
         ArtifactKind(
-            "continuum",
+            "md_specimen",
             1,
-            "Continuum (FEM) solution summary: homogeneous-strain check and specimen field statistics.",
+            "The plate-with-hole specimen relaxed in LAMMPS: per-atom fields, trust monitor, coarse-grained grid "
+            "fields, the plasticity strain sweep. Positions and displacements in nm.",
+            {
+                "reference": Dataset("f8", ("n_atoms", 3), "nm", "ideal lattice sites (hole centred at the origin)"),
+                "frame": Dataset("bool", ("n_atoms",), "1", "atom belongs to the displacement-controlled frame"),
+                "displacement": Dataset("f8", ("n_atoms", 3), "nm", "relaxed under load, from the ideal site"),
+                "stress": Dataset("f8", ("n_atoms", 6), "GPa", "per-atom virial over atomic volume, under load"),
+                "residual_displacement": Dataset("f8", ("n_atoms", 3), "nm", "relaxed at zero load (surface "
+                                                 "relaxation), from the ideal site"),
+                "residual_stress": Dataset("f8", ("n_atoms", 6), "GPa", "per-atom stress at zero load"),
+                "coordination": Dataset("f8", ("n_atoms",), "1", "neighbours within the 1st/2nd shell midpoint"),
+                "cna": Dataset("i8", ("n_atoms",), "1", "common neighbour analysis id (LAMMPS cna/atom)"),
+                "atom_std": Dataset("f8", ("n_atoms",), "eV", "epistemic std of the atom's energy, under load"),
+                "grade": Dataset("f8", ("n_atoms",), "1", "extrapolation grade, under load"),
+                **_MONITOR,
+                "centres": Dataset("f8", ("n_cells", 2), "nm", "shared grid cell centres"),
+                **_grid_fields("", "MD, under load (from the ideal lattice)"),
+                **_grid_fields("load_", "MD, load-induced (loaded minus zero-load relaxed)"),
+                **_grid_fields("residual_", "MD, zero load (surface relaxation)"),
+                "cell_atoms": Dataset("f8", ("n_cells",), "1", "atoms whose site lies in the cell"),
+                "cell_coordination": Dataset("f8", ("n_cells",), "1", "mean coordination in the cell"),
+                "cell_non_lattice": Dataset("f8", ("n_cells",), "1", "fraction of atoms not in the lattice's CNA "
+                                            "structure"),
+                "cell_max_std": Dataset("f8", ("n_cells",), "eV", "largest per-atom epistemic std in the cell"),
+                "cell_max_grade": Dataset("f8", ("n_cells",), "1", "largest extrapolation grade in the cell"),
+                "sweep_strain": Dataset("f8", ("n_sweep",), "1", "applied strain of each sweep point"),
+                "sweep_non_lattice_interior": Dataset("i8", ("n_sweep",), "1", "non-lattice atoms away from the "
+                                                      "hole surface and the frame (plasticity indicator)"),
+                "sweep_non_lattice": Dataset("i8", ("n_sweep",), "1", "all non-lattice atoms"),
+                "sweep_max_grade": Dataset("f8", ("n_sweep",), "1", "largest extrapolation grade"),
+                "sweep_n_above": Dataset("i8", ("n_sweep",), "1", "atoms above the extrapolation threshold"),
+                "sweep_far_stress_xx": Dataset("f8", ("n_sweep",), "GPa", "mean sigma_xx of far-field cells"),
+                "sweep_max_stress_xx": Dataset("f8", ("n_sweep",), "GPa", "largest sigma_xx of the grid"),
+                "sweep_energy": Dataset("f8", ("n_sweep",), "eV", "potential energy of the specimen"),
+                "sweep_cna": Dataset("i8", ("n_sweep", "n_atoms"), "1", "CNA id of every atom at each sweep point"),
+            },
+            {"specimen": "JSON machine-readable specimen description (geometry, orientation, BCs, grid)",
+             "flagged": "true if any frame had an atom above the extrapolation threshold",
+             "bulk_stress": "JSON: stress (GPa, Voigt) of the same homogeneous strain in a periodic bulk cell",
+             "far_field": "JSON: far-field cell definition and mean stresses",
+             "plasticity": "JSON: onset strain of plasticity (or none below the largest swept strain)",
+             "potential": "potential used", "settings": "JSON md and specimen settings",
+             "relaxations": "JSON: per relaxation, iterations, final max force and whether it met the tolerance"},
+        ),
+        ArtifactKind(
+            "continuum",
+            2,
+            "Continuum (FEM) solution of the specimen: homogeneous check, Kirsch verification, plate fields on the "
+            "shared grid (posterior ensemble mean and std), the linear response at the sweep strains.",
             {
                 "strain": Dataset("f8", (6,), "1", "applied homogeneous strain, Voigt (engineering shear)"),
-                "stress_fem": Dataset("f8", (6,), "GPa", "volume-averaged FEM stress"),
+                "stress_fem": Dataset("f8", (6,), "GPa", "volume-averaged FEM stress of the homogeneous strain"),
                 "stress_md": Dataset("f8", (6,), "GPa", "MD stress of the same homogeneous strain"),
-                "stiffness": Dataset("f8", (6, 6), "GPa", "Voigt stiffness used (from the MD stage)"),
+                "stiffness": Dataset("f8", (6, 6), "GPa", "Voigt stiffness in the specimen frame (from MD)"),
+                "centres": Dataset("f8", ("n_cells", 2), "nm", "shared grid cell centres"),
+                **_grid_fields("", "FEM (posterior-mean stiffness)"),
+                **_grid_fields("mean_", "FEM ensemble mean over posterior stiffness draws"),
+                **_grid_fields("std_", "FEM ensemble std over posterior stiffness draws"),
+                "fields_3d_displacement": Dataset("f8", ("n_cells", 3), "nm", "3D model (u_z = 0 on the z faces), "
+                                                  "mid-thickness, kernel average"),
+                "fields_3d_stress": Dataset("f8", ("n_cells", 6), "GPa", "3D model stress, kernel average"),
             },
-            {"settings": "JSON continuum settings", "mesh": "JSON mesh description", "xdmf": "field file"},
+            {"settings": "JSON continuum settings", "mesh": "JSON mesh description", "xdmf": "field file",
+             "specimen": "JSON specimen description the solve reproduced (from the MD stage)",
+             "kirsch": "JSON: Kirsch verification at these mesh settings (SCF, L2 error)",
+             "ensemble": "JSON: number of posterior stiffness draws"},
         ),
         ArtifactKind(
             "divergence",

@@ -114,19 +114,38 @@ def mlip_validate(a):
 def md_properties(a):
     from multiscale.md.stage import run_properties
 
-    run_properties(a.potential, a.material, a.md, a.specimen, a.out, comm=_comm())
+    run_properties(a.potential, a.material, a.md, a.out, comm=_comm())
+
+
+def md_specimen(a):
+    from multiscale.md.stage import run_specimen
+
+    run_specimen(a.potential, a.properties, a.material, a.md, a.specimen, a.out, comm=_comm())
+
+
+def md_thermal(a):
+    from multiscale.md.stage import run_thermal
+
+    run_thermal(a.potential, a.properties, a.material, a.md, a.out, comm=_comm())
+
+
+def md_speed(a):
+    from multiscale.md.stage import run_speed
+
+    run_speed(a.potential, a.properties, a.material, a.baseline, a.out, comm=_comm())
 
 
 def continuum_solve(a):
     from multiscale.continuum.stage import solve
 
-    solve(a.md, a.continuum, a.specimen, a.out, a.xdmf, comm=_comm())
+    solve(a.md, a.specimen, a.continuum, a.out, a.xdmf, comm=_comm())
 
 
 def divergence_summary(a):
     from multiscale.divergence.summary import write_summary
 
-    write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary, a.validation)
+    write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary, a.validation,
+                  specimen=a.specimen, thermal=a.thermal, speed=a.speed, figures=a.figures)
 
 
 def divergence_sweep(a):
@@ -179,16 +198,29 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--out", {"required": True})]),
     ("md", "properties"): (md_properties, "0 K properties with the fitted potential (posterior spread)", [
         ("--potential", {"required": True}), ("--material", {"type": _json, "required": True}),
-        ("--md", {"type": _json, "required": True}), ("--specimen", {"type": _json, "required": True}),
+        ("--md", {"type": _json, "required": True}), ("--out", {"required": True})]),
+    ("md", "specimen"): (md_specimen, "plate with a hole: relaxation under load, fields, monitor, sweep", [
+        ("--potential", {"required": True}), ("--properties", {"required": True}),
+        ("--material", {"type": _json, "required": True}), ("--md", {"type": _json, "required": True}),
+        ("--specimen", {"type": _json, "required": True}), ("--out", {"required": True})]),
+    ("md", "thermal"): (md_thermal, "lattice constant vs temperature (NPT) and thermal expansion", [
+        ("--potential", {"required": True}), ("--properties", {"required": True}),
+        ("--material", {"type": _json, "required": True}), ("--md", {"type": _json, "required": True}),
         ("--out", {"required": True})]),
-    ("continuum", "solve"): (continuum_solve, "FEM with the MD stiffness", [
-        ("--md", {"required": True}), ("--continuum", {"type": _json, "required": True}),
-        ("--specimen", {"type": _json, "required": True}), ("--xdmf", {"required": True}),
+    ("md", "speed"): (md_speed, "atom-steps per second of the fitted potential and the EAM baseline", [
+        ("--potential", {"required": True}), ("--properties", {"required": True}),
+        ("--material", {"type": _json, "required": True}), ("--baseline", {"type": _json, "required": True}),
+        ("--out", {"required": True})]),
+    ("continuum", "solve"): (continuum_solve, "FEM of the MD specimen with the MD stiffness", [
+        ("--md", {"required": True}), ("--specimen", {"required": True}),
+        ("--continuum", {"type": _json, "required": True}), ("--xdmf", {"required": True}),
         ("--out", {"required": True})]),
     ("divergence", "summary"): (divergence_summary, "divergence records and summary.md", [
         ("--study", {"required": True}), ("--dft", {"required": True}), ("--potential", {"required": True}),
         ("--md", {"required": True}), ("--continuum", {"required": True}), ("--experiment", {}),
-        ("--validation", {}), ("--out", {"required": True}), ("--summary", {"required": True})]),
+        ("--validation", {}), ("--specimen", {"required": True}), ("--thermal", {"required": True}),
+        ("--speed", {"required": True}),
+        ("--figures", {"required": True}), ("--out", {"required": True}), ("--summary", {"required": True})]),
     ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [
         ("--study-dir", {"required": True}), ("--metadata", {"default": ".snakemake/metadata"}),
         ("--config", {"type": _json, "required": True}), ("--out", {"required": True})]),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 EV_PER_A3_TO_GPA = 160.21766208
+EV_PER_A2_TO_J_PER_M2 = 16.021766208
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
 

@@ -1,16 +1,16 @@
-# Continuum FEM (dolfinx) with the stiffness from the MD stage.
+# Continuum FEM (dolfinx) of the MD stage's specimen, with the MD stage's stiffness.
 
 
 rule continuum_solve:
     input:
-        stage_path("md", "continuum", "properties.h5"),
+        md=stage_path("md", "continuum", "properties.h5"),
+        specimen=stage_path("md", "continuum", "specimen.h5"),
     output:
         summary=f"{RESULTS}/continuum{{pt}}/summary.h5",
         xdmf=f"{RESULTS}/continuum{{pt}}/fields.xdmf",
         fields=f"{RESULTS}/continuum{{pt}}/fields.h5",
     params:
         continuum=section("continuum", "continuum"),
-        specimen=section("continuum", "specimen"),
     conda:
         CONDA_ENV
     log:
@@ -21,6 +21,6 @@ rule continuum_solve:
         tasks=1,
         mpi="mpiexec",
     shell:
-        "{resources.mpi} -n {resources.tasks} multiscale continuum solve --md {input} "
-        "--continuum {params.continuum:q} --specimen {params.specimen:q} --xdmf {output.xdmf} "
+        "{resources.mpi} -n {resources.tasks} multiscale continuum solve --md {input.md} "
+        "--specimen {input.specimen} --continuum {params.continuum:q} --xdmf {output.xdmf} "
         "--out {output.summary} > {log} 2>&1"

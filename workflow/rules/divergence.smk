@@ -8,9 +8,13 @@ rule divergence_summary:
         validation=stage_path("mlip", "divergence", "validation.h5"),
         md=stage_path("md", "divergence", "properties.h5"),
         continuum=stage_path("continuum", "divergence", "summary.h5"),
+        specimen=stage_path("md", "divergence", "specimen.h5"),
+        thermal=stage_path("md", "divergence", "thermal.h5"),
+        speed=lambda w: f"{BENCH}/md{tag_of('md', 'divergence')(w)}/speed.json",
     output:
         h5=f"{RESULTS}/divergence{{pt}}.h5",
         summary=f"{RESULTS}/summary{{pt}}.md",
+        figures=directory(f"{RESULTS}/figures{{pt}}"),
     params:
         study=lambda w: STUDY + w.pt,
         experiment=experiment_arg(),
@@ -23,6 +27,7 @@ rule divergence_summary:
     shell:
         "multiscale divergence summary --study {params.study} --dft {input.dft} --potential {input.potential} "
         "--md {input.md} --continuum {input.continuum} --validation {input.validation} {params.experiment} "
+        "--specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} --figures {output.figures} "
         "--out {output.h5} "
         "--summary {output.summary} > {log} 2>&1"
 

@@ -51,6 +51,20 @@ def kpoint_mesh(cell: np.ndarray, density: float, pbc=(True, True, True)) -> tup
     return tuple(sizes)  # type: ignore[return-value]
 
 
+def vacuum_axis(atoms: Atoms) -> int | None:
+    """The cell axis across a vacuum gap (slabs: from their metadata), sampled by one k-point."""
+    axis = json.loads(atoms.info.get("metadata", "{}") or "{}").get("vacuum_axis")
+    return None if axis is None else int(axis)
+
+
+def kpoints_for(atoms: Atoms, settings: DFTSettings) -> tuple[int, int, int]:
+    pbc = list(atoms.pbc)
+    axis = vacuum_axis(atoms)
+    if axis is not None:
+        pbc[axis] = False
+    return kpoint_mesh(atoms.cell[:], settings.kpt_density, pbc)
+
+
 def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
     from importlib.metadata import version
 
@@ -60,6 +74,8 @@ def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
         "cell": np.round(atoms.cell[:], 8).tolist(),
         "pbc": atoms.pbc.tolist(),
     }
+    if vacuum_axis(atoms) is not None:
+        structure["vacuum_axis"] = vacuum_axis(atoms)
     return digest({"structure": structure, "settings": settings.physics(), "gpaw": version("gpaw")})
 
 
@@ -70,7 +86,7 @@ def _gpaw(settings: DFTSettings, atoms: Atoms, txt: str | None, safer: bool, com
     kwargs: dict[str, Any] = dict(
         mode=PW(settings.ecut),
         xc=settings.xc,
-        kpts={"size": kpoint_mesh(atoms.cell[:], settings.kpt_density, atoms.pbc), "gamma": True},
+        kpts={"size": kpoints_for(atoms, settings), "gamma": True},
         occupations=FermiDirac(settings.smearing),
         convergence={"energy": scf["energy"], "density": scf["density"]},
         maxiter=int(scf["maxiter"]) * (2 if safer else 1),

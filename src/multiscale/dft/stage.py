@@ -13,10 +13,8 @@ from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, metadata, structure_arrays
 from multiscale.dft.calculator import DFTSettings, compute_cached
 from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, Material, generate
-from multiscale.elastic import fit_cubic_elastic, fit_eos, lattice_from_volume
+from multiscale.elastic import EV_PER_A2_TO_J_PER_M2, fit_cubic_elastic, fit_eos, lattice_from_volume
 from multiscale.errors import ArtifactError, SCFConvergenceError
-
-EV_PER_A2_TO_J_PER_M2 = 16.02176634
 
 
 def write_structures(group: str, material: dict, dft: dict, out: str, eos: str | None = None) -> None:
@@ -146,7 +144,7 @@ def reference_properties(dataset: str, eos: str, out: str) -> None:
     e_bulk = float(e.attrs["E0"])
     for atoms, energy in zip(images, ds["energy"], strict=True):
         meta = metadata(atoms)
-        if atoms.info["group"] == "surface":
+        if atoms.info["group"] == "surface" and meta.get("rattle_std", 0.0) == 0.0:
             gamma = (energy - len(atoms) * e_bulk) / (2 * meta["area"]) * EV_PER_A2_TO_J_PER_M2
             names.append(f"surface_energy_{meta['facet']}")
             values.append(gamma)

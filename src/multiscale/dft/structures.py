@@ -54,7 +54,8 @@ class ConfigurationSettings:
     thermal: dict[str, Any] = field(default_factory=lambda: {
         "temperatures": [], "per_temperature": 2, "supercell": [1, 1, 1], "steps": 400})
     vacancy: dict[str, Any] = field(default_factory=lambda: {"supercells": []})
-    surface: dict[str, Any] = field(default_factory=lambda: {"facets": [], "layers": 5, "vacuum": 6.0})
+    surface: dict[str, Any] = field(default_factory=lambda: {"facets": [], "layers": 5, "vacuum": 6.0,
+                                                             "rattled": 0, "rattle_std": 0.05})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConfigurationSettings:
@@ -72,7 +73,7 @@ class ConfigurationSettings:
         if group == "vacancy":
             return len(self.vacancy["supercells"])
         if group == "surface":
-            return len(self.surface["facets"])
+            return len(self.surface["facets"]) * (1 + int(self.surface.get("rattled", 0)))
         raise KeyError(f"unknown configuration group '{group}'; known: {GROUPS}")
 
 
@@ -123,23 +124,34 @@ def generate(group: str, material: Material, settings: ConfigurationSettings, a0
             out.append(_labelled(atoms, name, group, {"a0": a0, "supercell": list(sc), "sites": n_sites,
                                                       "relaxed": False}))
     elif group == "surface":
-        from ase import build
-
         sf = settings.surface
-        for name, facet in zip(names, sf["facets"], strict=True):
-            try:
-                make = getattr(build, SLABS[material.lattice][str(facet)])
-            except KeyError:
-                raise ValueError(f"dft.configurations.surface.facets: no '{facet}' slab for a {material.lattice} "
-                                 f"lattice; use one of {sorted(SLABS.get(material.lattice, {}))}") from None
-            atoms = make(material.element, size=(1, 1, int(sf["layers"])), a=a0, vacuum=float(sf["vacuum"]),
-                         periodic=True)
+        rng = np.random.default_rng(settings.seed + 2000)
+        copies = 1 + int(sf.get("rattled", 0))
+        jobs = [(facet, i) for facet in sf["facets"] for i in range(copies)]
+        for name, (facet, i) in zip(names, jobs, strict=True):
+            atoms = slab(material, str(facet), int(sf["layers"]), float(sf["vacuum"]), a0)
+            amp = float(sf.get("rattle_std", 0.05)) if i > 0 else 0.0
+            if amp:
+                atoms.positions += rng.normal(0.0, amp, atoms.positions.shape)
             area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
             out.append(_labelled(atoms, name, group, {"a0": a0, "facet": str(facet), "layers": int(sf["layers"]),
-                                                      "vacuum": float(sf["vacuum"]), "area": area}))
+                                                      "vacuum": float(sf["vacuum"]), "area": area,
+                                                      "rattle_std": amp, "vacuum_axis": 2}))
     else:
         raise KeyError(f"unknown configuration group '{group}'; known: {GROUPS}")
     return out
+
+
+def slab(material: Material, facet: str, layers: int, vacuum: float, a0: float) -> Atoms:
+    """A 1x1 low-index slab, periodic in plane, ``vacuum`` (Angstrom) on each side (shared with the MD stage)."""
+    from ase import build
+
+    try:
+        make = getattr(build, SLABS[material.lattice][str(facet)])
+    except KeyError:
+        raise ValueError(f"surface facet '{facet}': no slab for a {material.lattice} lattice; use one of "
+                         f"{sorted(SLABS.get(material.lattice, {}))}") from None
+    return make(material.element, size=(1, 1, int(layers)), a=a0, vacuum=float(vacuum), periodic=True)
 
 
 def _thermal(names: list[str], material: Material, settings: ConfigurationSettings, a0: float) -> list[Atoms]:

@@ -102,7 +102,10 @@ def _pm(v: float, s: float) -> str:
 
 
 def write_summary(study: str, dft: str, potential: str, md: str, continuum: str, experiment: str | None,
-                  out_h5: str, out_md: str, validation: str | None = None) -> None:
+                  out_h5: str, out_md: str, validation: str | None = None, specimen: str | None = None,
+                  speed: str | None = None, figures: str | None = None) -> None:
+    if figures:
+        Path(figures).mkdir(parents=True, exist_ok=True)
     recs = build_records(dft, potential, md, continuum, experiment)
     cols = {k: [r[k] for r in recs] for k in recs[0]}
     inputs = [p for p in (dft, potential, md, continuum, experiment, validation) if p]

@@ -7,7 +7,7 @@ Uncertainty: the same calculations repeated for coefficient sets drawn from the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 from ase import Atoms
 
 from multiscale.dft.structures import Material
-from multiscale.elastic import deform_cell, elastic_strain_set, fit_cubic_elastic
+from multiscale.elastic import EV_PER_A2_TO_J_PER_M2, deform_cell, elastic_strain_set, fit_cubic_elastic
 from multiscale.errors import CalculationError
 
 BAR_TO_GPA = 1e-4
@@ -28,6 +28,12 @@ class MDSettings:
     ftol: float = 1e-8
     posterior_samples: int = 8
     seed: int = 0
+    vacancy_supercell: int = 4            # cubic cells per edge: 4 -> 256 sites (255 atoms)
+    surface: dict[str, Any] = field(default_factory=lambda: {"facets": ["100", "111"], "layers": 9,
+                                                             "vacuum": 8.0})
+    thermal: dict[str, Any] = field(default_factory=lambda: {
+        "temperatures": [200.0, 400.0], "supercell": 3, "equilibration": 500, "steps": 1500,
+        "timestep": 0.002, "posterior_samples": 3, "seed": 12345})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MDSettings:
@@ -113,8 +119,7 @@ def stress_at_strain(pot: Potential, material: Material, a0: float, strain: np.n
         lmp.close()
 
 
-def properties(pot: Potential, material: Material, settings: MDSettings, specimen_strain: np.ndarray,
-               comm=None) -> dict[str, float]:
+def properties(pot: Potential, material: Material, settings: MDSettings, comm=None) -> dict[str, float]:
     a0, e0 = relax_lattice(pot, material, settings, comm)
     strains, stresses = [np.zeros(6)], [stress_at_strain(pot, material, a0, np.zeros(6), settings, comm)]
     for _, e in elastic_strain_set([settings.strain / 2, settings.strain]):
@@ -123,14 +128,79 @@ def properties(pot: Potential, material: Material, settings: MDSettings, specime
     c = fit_cubic_elastic(np.array(strains), np.array(stresses))
     out = {"a0": a0, "E0": e0, "C11": c["C11"][0], "C12": c["C12"][0], "C44": c["C44"][0]}
     out["B"] = (out["C11"] + 2 * out["C12"]) / 3
-    sig = stress_at_strain(pot, material, a0, np.asarray(specimen_strain, float), settings, comm)
-    for k, name in enumerate(("xx", "yy", "zz", "yz", "xz", "xy")):
-        out[f"specimen_stress_{name}"] = float(sig[k])
+    out["vacancy_formation_energy"] = vacancy_energy(pot, material, a0, e0, settings, comm)
+    for facet in settings.surface["facets"]:
+        out[f"surface_energy_{facet}"] = surface_energy(pot, material, a0, e0, str(facet), settings, comm)
     return out
 
 
+def _relaxed_energy(atoms: Atoms, pot: Potential, settings: MDSettings, comm=None) -> float:
+    """Energy (eV) after relaxing positions at fixed cell."""
+    lmp, _ = _setup(atoms, pot, comm)
+    try:
+        _commands(lmp, f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
+        return float(lmp.get_thermo("pe"))
+    finally:
+        lmp.close()
+
+
+def vacancy_energy(pot: Potential, material: Material, a0: float, e0: float, settings: MDSettings,
+                   comm=None) -> float:
+    """Relaxed vacancy formation energy (eV) at constant volume: E(N-1) - (N-1) e0, e0 the bulk energy/atom."""
+    atoms = material.cubic_cell(a0).repeat(settings.vacancy_supercell)
+    del atoms[0]
+    return _relaxed_energy(atoms, pot, settings, comm) - len(atoms) * e0
+
+
+def surface_energy(pot: Potential, material: Material, a0: float, e0: float, facet: str, settings: MDSettings,
+                   comm=None) -> float:
+    """Relaxed surface energy (J/m^2) of a 1x1 slab (the DFT stage's builder), both faces free."""
+    from multiscale.dft.structures import slab
+
+    atoms = slab(material, facet, int(settings.surface["layers"]), float(settings.surface["vacuum"]), a0)
+    area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
+    e = _relaxed_energy(atoms, pot, settings, comm)
+    return (e - len(atoms) * e0) / (2 * area) * EV_PER_A2_TO_J_PER_M2
+
+
+def thermal_expansion(pot: Potential, material: Material, a0: float, settings: MDSettings,
+                      comm=None) -> dict[str, Any]:
+    """Lattice constant vs temperature (NPT, zero pressure, Nose-Hoover) and the linear expansion coefficient
+    alpha = (1/a) da/dT from a straight-line fit; each a(T) with its standard error from 5 block averages."""
+    th = settings.thermal
+    n = int(th["supercell"])
+    temps, a_mean, a_err = [], [], []
+    for t in th["temperatures"]:
+        atoms = material.cubic_cell(a0).repeat(n)
+        lmp, _ = _setup(atoms, pot, comm)
+        try:
+            dt = float(th["timestep"])
+            _commands(lmp, f"""timestep {dt}
+velocity all create {2 * float(t)} {int(th['seed'])} loop geom
+fix npt all npt temp {float(t)} {float(t)} {100 * dt} iso 0.0 0.0 {1000 * dt}
+run {int(th['equilibration'])}""", pot)
+            samples = []
+            steps = int(th["steps"])
+            chunk = max(1, steps // 50)
+            for _ in range(steps // chunk):
+                _commands(lmp, f"run {chunk}", pot)
+                samples.append(float(lmp.get_thermo("lx")) / n)
+        finally:
+            lmp.close()
+        blocks = np.array_split(np.array(samples), 5)
+        means = np.array([b.mean() for b in blocks])
+        temps.append(float(t))
+        a_mean.append(float(np.mean(samples)))
+        a_err.append(float(means.std(ddof=1) / np.sqrt(len(means))))
+    fit = np.polyfit(temps, a_mean, 1, w=1 / np.maximum(np.array(a_err), 1e-9)) if len(temps) > 1 else [np.nan]
+    t_ref = 300.0
+    a_ref = float(np.polyval(fit, t_ref)) if len(temps) > 1 else np.nan
+    return {"temperatures": temps, "a": a_mean, "a_err": a_err, "alpha": float(fit[0] / a_ref),
+            "t_ref": t_ref}
+
+
 def posterior_properties(model, element: str, snapparam: str | Path, material: Material, settings: MDSettings,
-                         specimen_strain: np.ndarray, workdir: str | Path, comm=None
+                         workdir: str | Path, comm=None
                          ) -> tuple[dict[str, float], dict[str, float], list[dict]]:
     """Properties with the posterior-mean potential, plus the std over ``posterior_samples`` coefficient draws.
 
@@ -146,12 +216,11 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
             path.write_text("\n".join(head + [f"{float(c)!r}" for c in coef]) + "\n")
     if comm is not None:
         comm.barrier()
-    mean = properties(Potential.snap(files[0], snapparam, element), material, settings, specimen_strain, comm)
+    mean = properties(Potential.snap(files[0], snapparam, element), material, settings, comm)
     samples = []
     for path in files[1:]:
         try:
-            samples.append(properties(Potential.snap(path, snapparam, element), material, settings,
-                                      specimen_strain, comm))
+            samples.append(properties(Potential.snap(path, snapparam, element), material, settings, comm))
         except CalculationError:
             continue  # a draw without a stable lattice is left out of the spread (and counted)
     std = {k: float(np.std([s[k] for s in samples], ddof=1)) if len(samples) > 1 else float("nan") for k in mean}

@@ -1,4 +1,4 @@
-"""MD stage entry point: 0 K properties with the fitted potential, with posterior uncertainty."""
+"""MD stage entry points: 0 K properties, the specimen, thermal expansion and speed, each with the fitted potential."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import numpy as np
 
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.dft.structures import Material
+from multiscale.errors import CalculationError
 from multiscale.md.properties import MDSettings, posterior_properties
 from multiscale.mlip.stage import load_model
 
-UNITS = {"a0": "Angstrom", "E0": "eV/atom", "B": "GPa", "C11": "GPa", "C12": "GPa", "C44": "GPa"}
+UNITS = {"a0": "Angstrom", "E0": "eV/atom", "B": "GPa", "C11": "GPa", "C12": "GPa", "C44": "GPa",
+         "vacancy_formation_energy": "eV", "surface_energy_100": "J/m^2", "surface_energy_110": "J/m^2",
+         "surface_energy_111": "J/m^2"}
 
 
-def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any], specimen: dict[str, Any],
-                   out: str, comm=None) -> None:
+def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any], out: str, comm=None) -> None:
     """Properties with the posterior mean and draws; LAMMPS runs domain-decomposed over ``comm``."""
     settings = MDSettings.from_dict(md)
     mat = Material.from_dict(material)
@@ -33,8 +35,7 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
     if comm is not None:
         comm.barrier()
     try:
-        mean, std, samples = posterior_properties(model, element, tmp / "snap.snapparam", mat, settings,
-                                                  np.asarray(specimen["strain"], float), tmp, comm)
+        mean, std, samples = posterior_properties(model, element, tmp / "snap.snapparam", mat, settings, tmp, comm)
     finally:
         if comm is not None:
             comm.barrier()
@@ -43,10 +44,253 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
     if not rank0:
         return
     names = list(mean)
-    note = (f"LAMMPS 0 K, {settings.supercell}^3 cubic supercell, +/-{settings.strain} strains; std over "
-            f"{len(samples)} of {settings.posterior_samples} posterior draws")
+    post = f"std over {len(samples)} of {settings.posterior_samples} posterior draws"
+    sf = settings.surface
+    how = {"vacancy_formation_energy": f"relaxed at constant volume, {settings.vacancy_supercell}^3 cubic supercell "
+                                       f"({4 * settings.vacancy_supercell**3 if mat.lattice == 'fcc' else '-'} "
+                                       f"sites), vs bulk energy per atom"}
+    for f in sf["facets"]:
+        how[f"surface_energy_{f}"] = f"relaxed 1x1 slab, {sf['layers']} layers, {sf['vacuum']} A vacuum each side"
+    notes = [f"LAMMPS 0 K, {how.get(k, f'{settings.supercell}^3 cubic supercell, +/-{settings.strain} strains')}; "
+             f"{post}" for k in mean]
     write_artifact(out, "properties", {
         "names": names, "values": [mean[k] for k in names], "std": [std[k] for k in names],
-        "units": [UNITS.get(k, "GPa") for k in names], "notes": [note] * len(names),
-    }, {"scale": "md", "settings": {"md": md, "specimen": specimen}}, inputs=[potential],
-        config={"md": md, "specimen": specimen, "material": material})
+        "units": [UNITS.get(k, "GPa") for k in names], "notes": notes,
+        "samples": np.array([[s[k] for k in names] for s in samples]).reshape(len(samples), len(names)),
+    }, {"scale": "md", "settings": {"md": md}}, inputs=[potential], config={"md": md, "material": material})
+
+
+def run_specimen(potential: str, properties: str, material: dict[str, Any], md: dict[str, Any],
+                 specimen: dict[str, Any], out: str, comm=None) -> None:
+    """Relax the plate with a hole at zero load, at the specimen strain and along the plasticity sweep."""
+    import json
+
+    from multiscale.md.properties import Potential
+    from multiscale.md.specimen import NM, CoarseGrainer, SpecimenRun, bulk_stress, fields, interior_bulk_mask
+    from multiscale.mlip.stage import load_grader
+    from multiscale.specimen import Specimen
+
+    spec = Specimen.from_dict(specimen, "config: specimen")
+    mat = Material.from_dict(material)
+    MDSettings.from_dict(md)  # the md section is validated even though the specimen uses only its own keys
+    model, element = load_model(potential)
+    art = read_artifact(potential, "potential")
+    props = read_artifact(properties, "properties")
+    a0 = float(props["values"][list(props["names"]).index("a0")])
+    rank0 = comm is None or comm.rank == 0
+    tmp = Path(out).parent / f".{Path(out).name}.work"
+    if rank0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
+        (tmp / "snap.snapcoeff").write_text(art.attrs["snapcoeff"])
+    if comm is not None:
+        comm.barrier()
+    pot = Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)
+    st = model.settings
+    sna = (f"{st.rcutfac} {st.rfac0} {st.twojmax} {st.element_radius} {st.element_weight} rmin0 0.0 "
+           f"bzeroflag 1 quadraticflag 0 switchflag 1")
+    try:
+        bulk = bulk_stress(pot, mat, a0, spec, spec.strain, comm)
+        run = SpecimenRun(spec, mat, a0, pot, sna, model, load_grader(potential), comm=comm,
+                          grader_threshold=st.extrapolation_threshold)
+        try:
+            run.load(0.0)
+            residual = fields(run)
+            run.load(spec.strain)
+            loaded = fields(run)
+            ref_nm = run.reference / NM
+            frame = run.frame_mask()
+            cg = CoarseGrainer(spec, ref_nm, ~frame)
+            interior_bulk = interior_bulk_mask(spec, ref_nm)
+            sweep = []
+            for eps in sorted(e for e in spec.plasticity_strains if e > spec.strain):
+                run.load(eps)
+                f = fields(run)
+                non = run.non_lattice(f["cna"])
+                sweep.append({"strain": eps, "non_lattice_interior": int(np.sum(non & interior_bulk)),
+                              "non_lattice": int(np.sum(non)), "max_grade": float(f["grade"].max()),
+                              "n_above": int(np.sum(f["grade"] > st.extrapolation_threshold)),
+                              "far_stress_xx": float(np.nanmean(cg.field(f["stress"])[cg.far_field(), 0])),
+                              "max_stress_xx": float(np.nanmax(cg.field(f["stress"])[:, 0])),
+                              "energy": run.energy(), "cna": f["cna"].astype(int)})
+            frames = run.monitor.frames
+            flagged = run.monitor.flagged
+            stops = run.stops
+        finally:
+            run.close()
+    finally:
+        if comm is not None:
+            comm.barrier()
+        if rank0:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not rank0:
+        return
+    grid = {"centres": cg.centres,
+            "displacement": cg.field(loaded["displacement"]), "stress": cg.field(loaded["stress"]),
+            "load_displacement": cg.field(loaded["displacement"] - residual["displacement"]),
+            "load_stress": cg.field(loaded["stress"] - residual["stress"]),
+            "residual_displacement": cg.field(residual["displacement"]),
+            "residual_stress": cg.field(residual["stress"])}
+    far = cg.far_field()
+    far_info = {"definition": f"grid cells farther than {spec.half_interior:.3g} nm (the interior half-width) "
+                              f"from the hole centre ({int(far.sum())} cells)",
+                "load_stress": np.nanmean(grid["load_stress"][far], axis=0).tolist(),
+                "total_stress": np.nanmean(grid["stress"][far], axis=0).tolist(),
+                "residual_stress": np.nanmean(grid["residual_stress"][far], axis=0).tolist()}
+    onset = next((s for s in sweep if s["non_lattice_interior"] >= 4), None)
+    largest = max([s["strain"] for s in sweep], default=spec.strain)
+    plasticity = ({"onset_strain": onset["strain"], "non_lattice_interior": onset["non_lattice_interior"],
+                   "note": "first swept strain with >= 4 non-lattice atoms away from the hole surface and frame"}
+                  if onset else {"onset_strain": None,
+                                 "note": f"no plasticity below the largest swept strain ({largest})"})
+    n = len(ref_nm)
+    col = lambda key, dtype=float: np.array([s[key] for s in sweep], dtype=dtype)  # noqa: E731
+    data = {
+        "reference": ref_nm, "frame": frame, "displacement": loaded["displacement"], "stress": loaded["stress"],
+        "residual_displacement": residual["displacement"], "residual_stress": residual["stress"],
+        "coordination": loaded["coordination"], "cna": loaded["cna"].astype(int), "atom_std": loaded["atom_std"],
+        "grade": loaded["grade"],
+        **{f"monitor_{k}": np.array([f[k] for f in frames]) for k in
+           ("step", "strain", "max_std", "mean_std", "max_grade", "n_above")},
+        **grid,
+        "cell_atoms": cg.stat(np.ones(n), "count"),
+        "cell_coordination": cg.stat(loaded["coordination"], "mean"),
+        "cell_non_lattice": cg.stat((loaded["cna"] != run.cna_id).astype(float), "mean"),
+        "cell_max_std": cg.stat(loaded["atom_std"], "max"),
+        "cell_max_grade": cg.stat(loaded["grade"], "max"),
+        "sweep_strain": col("strain"), "sweep_non_lattice_interior": col("non_lattice_interior", int),
+        "sweep_non_lattice": col("non_lattice", int), "sweep_max_grade": col("max_grade"),
+        "sweep_n_above": col("n_above", int), "sweep_far_stress_xx": col("far_stress_xx"),
+        "sweep_max_stress_xx": col("max_stress_xx"), "sweep_energy": col("energy"),
+        "sweep_cna": np.array([s["cna"] for s in sweep], dtype=int).reshape(len(sweep), n),
+    }
+    data["monitor_step"] = data["monitor_step"].astype(int)
+    data["monitor_n_above"] = data["monitor_n_above"].astype(int)
+    write_artifact(out, "md_specimen", data, {
+        "specimen": json.dumps(spec.description(a0, mat.element, mat.lattice)), "flagged": bool(flagged),
+        "bulk_stress": json.dumps(bulk.tolist()), "far_field": json.dumps(far_info),
+        "plasticity": json.dumps(plasticity), "potential": pot.name, "relaxations": json.dumps(stops),
+        "settings": json.dumps({"md": md, "specimen": specimen})},
+        inputs=[potential, properties], config={"md": md, "specimen": specimen, "material": material})
+
+
+def run_speed(potential: str, properties: str, material: dict[str, Any], baseline: dict[str, str] | None,
+              out: str, comm=None, steps: int = 200, repeat: int = 6) -> None:
+    """Atom-steps per second of the fitted potential and of the classical baseline on the same system (an fcc
+    supercell at the MD lattice constant, NVE from 300 K), measured in the same process, one after the other."""
+    import json
+    import time
+
+    from multiscale.md.properties import Potential, _commands, _setup
+    from multiscale.mlip.validation import _lammps_potential_path
+
+    mat = Material.from_dict(material)
+    props = read_artifact(properties, "properties")
+    a0 = float(props["values"][list(props["names"]).index("a0")])
+    art = read_artifact(potential, "potential")
+    _, element = load_model(potential)
+    rank0 = comm is None or comm.rank == 0
+    tmp = Path(out).parent / f".{Path(out).name}.work"
+    if rank0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
+        (tmp / "snap.snapcoeff").write_text(art.attrs["snapcoeff"])
+    if comm is not None:
+        comm.barrier()
+    pots = [Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)]
+    if baseline:
+        pots.append(Potential(baseline["pair_style"], f"* * {_lammps_potential_path(baseline['file'])} {element}",
+                              f"{baseline['pair_style']} ({baseline['file']})"))
+    atoms = mat.cubic_cell(a0).repeat(repeat)
+    result = {"system": f"{len(atoms)}-atom {mat.lattice} {element} supercell, NVE from 300 K, {steps} steps",
+              "ranks": 1 if comm is None else comm.size, "potentials": {}}
+    try:
+        for pot in pots:
+            lmp, _ = _setup(atoms, pot, comm)
+            try:
+                _commands(lmp, "velocity all create 300.0 4928459 loop geom\nfix nve all nve\nrun 10", pot)
+                t0 = time.perf_counter()
+                _commands(lmp, f"run {steps}", pot)
+                wall = time.perf_counter() - t0
+            finally:
+                lmp.close()
+            result["potentials"][pot.name] = {"wall_s": wall, "atom_steps_per_s": len(atoms) * steps / wall}
+    finally:
+        if comm is not None:
+            comm.barrier()
+        if rank0:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if rank0 and len(pots) > 1:
+        speeds = [v["atom_steps_per_s"] for v in result["potentials"].values()]
+        result["baseline_over_fitted"] = speeds[1] / speeds[0]
+    if rank0:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = Path(out).with_name(f".{Path(out).name}.tmp")
+        tmp_out.write_text(json.dumps(result, indent=2) + "\n")
+        tmp_out.replace(out)
+
+
+def run_thermal(potential: str, properties: str, material: dict[str, Any], md: dict[str, Any], out: str,
+                comm=None) -> None:
+    """Lattice constant vs temperature (NPT) and the thermal expansion coefficient, with the posterior-mean
+    potential and ``md.thermal.posterior_samples`` draws (spread = propagated potential uncertainty)."""
+    from multiscale.md.properties import Potential, thermal_expansion
+
+    settings = MDSettings.from_dict(md)
+    mat = Material.from_dict(material)
+    model, element = load_model(potential)
+    art = read_artifact(potential, "potential")
+    props = read_artifact(properties, "properties")
+    a0 = float(props["values"][list(props["names"]).index("a0")])
+    th = settings.thermal
+    draws = model.sample_coefficients(int(th["posterior_samples"]), settings.seed + 1)
+    head = model.snapcoeff(element).splitlines()[:3]
+    rank0 = comm is None or comm.rank == 0
+    tmp = Path(out).parent / f".{Path(out).name}.work"
+    files = [tmp / "mean.snapcoeff"] + [tmp / f"sample{i}.snapcoeff" for i in range(len(draws))]
+    if rank0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
+        files[0].write_text(model.snapcoeff(element))
+        for path, coef in zip(files[1:], draws, strict=True):
+            path.write_text("\n".join(head + [f"{float(c)!r}" for c in coef]) + "\n")
+    if comm is not None:
+        comm.barrier()
+    results = []
+    try:
+        for path in files:
+            pot = Potential.snap(path, tmp / "snap.snapparam", element)
+            try:
+                results.append(thermal_expansion(pot, mat, a0, settings, comm))
+            except CalculationError:
+                if path == files[0]:
+                    raise
+    finally:
+        if comm is not None:
+            comm.barrier()
+        if rank0:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not rank0:
+        return
+    mean, samples = results[0], results[1:]
+    names, values, std, units, notes = ["alpha"], [mean["alpha"]], [], ["1/K"], []
+    spread = lambda key, i=None: float(np.std([s[key] if i is None else s[key][i] for s in samples], ddof=1)) \
+        if len(samples) > 1 else float("nan")  # noqa: E731
+    std.append(spread("alpha"))
+    base = (f"NPT (Nose-Hoover, zero pressure) {th['supercell']}^3 cubic supercell, {th['equilibration']} + "
+            f"{th['steps']} steps of {th['timestep']} ps; std over {len(samples)} posterior draws")
+    notes.append(f"linear fit of a(T) over {mean['temperatures']} K, divided by a({mean['t_ref']:.0f} K); {base}")
+    for i, t in enumerate(mean["temperatures"]):
+        names.append(f"a_{int(round(t))}K")
+        values.append(mean["a"][i])
+        std.append(float(np.hypot(spread("a", i), mean["a_err"][i])) if samples else mean["a_err"][i])
+        units.append("Angstrom")
+        notes.append(f"time average, block standard error {mean['a_err'][i]:.1e} A combined with the posterior "
+                     f"spread; {base}")
+    write_artifact(out, "properties", {
+        "names": names, "values": values, "std": std, "units": units, "notes": notes,
+        "samples": np.array([[s["alpha"]] + list(s["a"]) for s in samples]).reshape(len(samples), len(names)),
+    }, {"scale": "md", "settings": {"md": md}}, inputs=[potential, properties], config={"md": md})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,13 @@ def split_by_group(groups: np.ndarray, test_fraction: float, seed: int,
 
 
 def dataset_split(ds: Artifact, settings: SNAPSettings) -> np.ndarray:
-    return split_by_group(np.array(ds["groups"], dtype=object), settings.test_fraction, settings.seed,
+    """Split within strata: the configuration group, refined by the facet for surfaces (so that every facet
+    is in the training set)."""
+    strata = []
+    for g, meta in zip(ds["groups"], ds["metadata"], strict=True):
+        facet = json.loads(meta).get("facet")
+        strata.append(f"{g}/{facet}" if facet is not None else str(g))
+    return split_by_group(np.array(strata, dtype=object), settings.test_fraction, settings.seed,
                           settings.calibration_fraction)
 
 

@@ -29,7 +29,8 @@ def test_defaults_are_filled():
         ({"dft": {"ecut": -300}}, "dft.ecut"),
         ({"mlip": {"twojmax": "six"}}, "mlip.twojmax"),
         ({"md": {"supercell": 0}}, "md.supercell"),
-        ({"specimen": {"strain": [0.1, 0, 0]}}, "specimen.strain"),
+        ({"specimen": {"strain": 0.5}}, "specimen.strain"),
+        ({"continuum": {"mesh": {"n_theta": 7}}}, "continuum.mesh.n_theta"),
     ],
 )
 def test_bad_values_name_the_file_and_key(tmp_path, root, patch, key):

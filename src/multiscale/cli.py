@@ -145,7 +145,8 @@ def divergence_summary(a):
     from multiscale.divergence.summary import write_summary
 
     write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary, a.validation,
-                  specimen=a.specimen, thermal=a.thermal, speed=a.speed, figures=a.figures)
+                  specimen=a.specimen, thermal=a.thermal, speed=a.speed, figures=a.figures, atlas=a.atlas,
+                  dataset=a.dataset)
 
 
 def divergence_sweep(a):
@@ -219,7 +220,8 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--study", {"required": True}), ("--dft", {"required": True}), ("--potential", {"required": True}),
         ("--md", {"required": True}), ("--continuum", {"required": True}), ("--experiment", {}),
         ("--validation", {}), ("--specimen", {"required": True}), ("--thermal", {"required": True}),
-        ("--speed", {"required": True}),
+        ("--speed", {"required": True}), ("--dataset", {"required": True}),
+        ("--atlas", {"type": _json, "default": {}, "help": "divergence settings (tolerances, GBT)"}),
         ("--figures", {"required": True}), ("--out", {"required": True}), ("--summary", {"required": True})]),
     ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [
         ("--study-dir", {"required": True}), ("--metadata", {"default": ".snakemake/metadata"}),

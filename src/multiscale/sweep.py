@@ -23,7 +23,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "mlip": ("material", "dft", "mlip"),
     "md": ("material", "dft", "mlip", "md", "specimen"),
     "continuum": ("material", "dft", "mlip", "md", "specimen", "continuum"),
-    "divergence": ("material", "dft", "mlip", "md", "specimen", "continuum"),
+    "divergence": ("material", "dft", "mlip", "md", "specimen", "continuum", "divergence"),
 }
 STAGES = tuple(STAGE_SECTIONS)
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+,-]")

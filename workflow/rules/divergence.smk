@@ -4,6 +4,7 @@
 rule divergence_summary:
     input:
         dft=stage_path("dft", "divergence", "reference.h5"),
+        dataset=stage_path("dft", "divergence", "dataset.h5"),
         potential=primary_potential("divergence"),
         validation=stage_path("mlip", "divergence", "validation.h5"),
         md=stage_path("md", "divergence", "properties.h5"),
@@ -18,6 +19,7 @@ rule divergence_summary:
     params:
         study=lambda w: STUDY + w.pt,
         experiment=experiment_arg(),
+        atlas=section("divergence", "divergence"),
     conda:
         CONDA_ENV
     log:
@@ -27,7 +29,7 @@ rule divergence_summary:
     shell:
         "multiscale divergence summary --study {params.study} --dft {input.dft} --potential {input.potential} "
         "--md {input.md} --continuum {input.continuum} --validation {input.validation} {params.experiment} "
-        "--specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} --figures {output.figures} "
+        "--dataset {input.dataset} --atlas {params.atlas:q} --specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} --figures {output.figures} "
         "--out {output.h5} "
         "--summary {output.summary} > {log} 2>&1"
 

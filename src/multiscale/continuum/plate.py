@@ -206,22 +206,30 @@ def evaluate(function, points: np.ndarray, comm) -> np.ndarray:
     tree = geometry.bb_tree(msh, msh.topology.dim)
     cand = geometry.compute_collisions_points(tree, p3)
     hits = geometry.compute_colliding_cells(msh, cand, p3)
-    idx, cells = [], []
+    # a point on an element boundary belongs to several cells, and a discontinuous field (the stress) differs
+    # between them: take the cell with the smallest input index, the same choice on any number of ranks
+    original = np.asarray(msh.topology.original_cell_index)
+    idx, cells, keys = [], [], []
     for i in range(n):
         links = hits.links(i)
         if len(links):
+            best = links[np.argmin(original[links])]
             idx.append(i)
-            cells.append(links[0])
+            cells.append(best)
+            keys.append(original[best])
     size = function.function_space.value_size if hasattr(function.function_space, "value_size") else \
         int(np.prod(function.function_space.value_shape))
     local = np.full((n, size), np.nan)
+    key = np.full(n, np.iinfo(np.int64).max)
     if idx:
         local[idx] = function.eval(p3[idx], np.asarray(cells, dtype=np.int32)).reshape(len(idx), size)
-    gathered = comm.allgather(local)
+        key[idx] = keys
     out = np.full((n, size), np.nan)
-    for arr in gathered:  # the first rank that found a point gives its value (ranks agree up to round-off)
-        fill = np.isnan(out[:, 0]) & ~np.isnan(arr[:, 0])
-        out[fill] = arr[fill]
+    best_key = np.full(n, np.iinfo(np.int64).max)
+    for arr, k in comm.allgather((local, key)):
+        take = k < best_key
+        out[take] = arr[take]
+        best_key[take] = k[take]
     return out
 
 

@@ -18,7 +18,10 @@ from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.continuum.stage import VOIGT_NAMES, property_dict
 
 NAN = float("nan")
-PROPERTIES = ("a0", "B", "C11", "C12", "C44")
+PROPERTIES = ("a0", "B", "C11", "C12", "C44", "vacancy_formation_energy", "surface_energy_100", "surface_energy_110",
+              "surface_energy_111")
+UNITS = {"a0": "Angstrom", "vacancy_formation_energy": "eV", "surface_energy_100": "J/m^2",
+         "surface_energy_110": "J/m^2", "surface_energy_111": "J/m^2"}
 
 
 def _rel(fine: float, coarse: float) -> float:
@@ -35,7 +38,8 @@ def load_experiment(path: str | Path) -> dict[str, dict[str, Any]]:
     return data["properties"]
 
 
-def build_records(dft: str, potential: str, md: str, continuum: str, experiment: str | None) -> list[dict[str, Any]]:
+def build_records(dft: str, potential: str, md: str, continuum: str, experiment: str | None,
+                  specimen: str | None = None, thermal: str | None = None) -> list[dict[str, Any]]:
     recs: list[dict[str, Any]] = []
 
     def add(transition, quantity, fine, fine_std, coarse, coarse_std, units, relative=None):
@@ -67,27 +71,51 @@ def build_records(dft: str, potential: str, md: str, continuum: str, experiment:
 
     # DFT -> MLIP on properties (MLIP evaluated in LAMMPS at 0 K by the MD stage)
     dft_p, md_p = property_dict(dft), property_dict(md)
-    units = {"a0": "Angstrom"}
     for name in PROPERTIES:
         if name in dft_p and name in md_p:
-            add("dft->mlip", name, *dft_p[name], *md_p[name], units.get(name, "GPa"))
+            add("dft->mlip", name, *dft_p[name], *md_p[name], UNITS.get(name, "GPa"))
 
-    # MD -> continuum: stress of the same homogeneous strain
+    # MD -> continuum: stress of the same homogeneous strain (block FEM vs periodic MD bulk cell)
     cont = read_artifact(continuum, "continuum")
     scale = float(np.max(np.abs(cont["stress_md"])))
     for k, name in enumerate(VOIGT_NAMES):
         fine, coarse = float(cont["stress_md"][k]), float(cont["stress_fem"][k])
         if max(abs(fine), abs(coarse)) > 1e-3 * scale:
-            add("md->continuum", f"stress_{name} at the specimen strain", fine, NAN, coarse, NAN, "GPa")
+            add("md->continuum", f"homogeneous stress_{name} at the specimen strain", fine, NAN, coarse, NAN, "GPa")
+    if specimen:
+        sp = read_artifact(specimen, "md_specimen")
+        far_info = json.loads(sp.attrs["far_field"])
+        bulk = np.array(json.loads(sp.attrs["bulk_stress"]))
+        far = np.hypot(*sp["centres"].T) >= json.loads(sp.attrs["specimen"])["geometry"]["interior_half_width_nm"]
+        for k, name in enumerate(VOIGT_NAMES[:3]):
+            md_far = float(far_info["load_stress"][k])
+            add("md bulk->md specimen", f"far-field stress_{name} (load-induced) vs periodic bulk", float(bulk[k]),
+                NAN, md_far, NAN, "GPa")
+            fem_far = float(np.nanmean(cont["stress"][far, k]))
+            fem_far_std = float(np.nanmean(cont["std_stress"][far, k]))
+            add("md->continuum", f"specimen far-field stress_{name}", md_far, NAN, fem_far, fem_far_std, "GPa")
+        k_max = int(np.nanargmax(sp["load_stress"][:, 0]))
+        add("md->continuum", "specimen max stress_xx (at the hole)", float(sp["load_stress"][k_max, 0]), NAN,
+            float(np.nanmax(cont["stress"][:, 0])), float(cont["std_stress"][int(np.nanargmax(cont["stress"][:, 0])),
+                                                                            0]), "GPa")
+        add("md->continuum", "far-field residual stress_xx at zero load (surface stress)",
+            float(far_info["residual_stress"][0]), NAN, 0.0, NAN, "GPa", relative=-1.0)
 
     # simulation -> experiment
     if experiment:
         exp = load_experiment(experiment)
         for scale_name, props in (("dft", dft_p), ("mlip", md_p)):
             for name in PROPERTIES:
-                if name in exp and name in props:
-                    add(f"experiment->{scale_name}", name, float(exp[name]["value"]), NAN, *props[name],
-                        exp[name]["units"])
+                key = name if name in exp else ("surface_energy_average" if name.startswith("surface_energy")
+                                                else None)
+                if key in exp and name in props:
+                    add(f"experiment->{scale_name}", name + (" (vs orientation average)" if key != name else ""),
+                        float(exp[key]["value"]), NAN, *props[name], exp[key]["units"])
+        if thermal and "thermal_expansion" in exp:
+            th = property_dict(thermal)
+            if "alpha" in th:
+                add("experiment->mlip", "thermal expansion coefficient", float(exp["thermal_expansion"]["value"]),
+                    NAN, *th["alpha"], "1/K")
     return recs
 
 
@@ -103,13 +131,19 @@ def _pm(v: float, s: float) -> str:
 
 def write_summary(study: str, dft: str, potential: str, md: str, continuum: str, experiment: str | None,
                   out_h5: str, out_md: str, validation: str | None = None, specimen: str | None = None,
-                  speed: str | None = None, figures: str | None = None) -> None:
+                  thermal: str | None = None, speed: str | None = None, figures: str | None = None,
+                  atlas: dict[str, Any] | None = None, dataset: str | None = None) -> None:
     if figures:
         Path(figures).mkdir(parents=True, exist_ok=True)
-    recs = build_records(dft, potential, md, continuum, experiment)
+    recs = build_records(dft, potential, md, continuum, experiment, specimen, thermal)
     cols = {k: [r[k] for r in recs] for k in recs[0]}
-    inputs = [p for p in (dft, potential, md, continuum, experiment, validation) if p]
-    write_artifact(out_h5, "divergence", cols, {"study": study}, inputs=inputs, config={"study": study})
+    inputs = [p for p in (dft, potential, md, continuum, experiment, validation, specimen, thermal, speed) if p]
+    atlas_data, atlas_attrs, atlas_lines = {}, {}, []
+    if specimen and validation and dataset:
+        atlas_data, atlas_attrs, atlas_lines = build_atlas(dft, dataset, potential, validation, md, specimen, continuum,
+                                                           recs, atlas or {}, Path(figures) if figures else None)
+    write_artifact(out_h5, "divergence", {**cols, **atlas_data}, {"study": study, **atlas_attrs}, inputs=inputs,
+                   config={"study": study, "divergence": atlas or {}})
 
     dft_art = read_artifact(dft, "properties")
     pot = read_artifact(potential, "potential")
@@ -151,10 +185,24 @@ def write_summary(study: str, dft: str, potential: str, md: str, continuum: str,
     if experiment:
         exp = load_experiment(experiment)
         lines += ["", "## Experimental references", ""]
-        for name in PROPERTIES:
-            if name in exp:
-                e = exp[name]
-                lines.append(f"- {name} = {e['value']} {e['units']} at {e['temperature_K']} K: {e['source']}")
+        for name, e in exp.items():
+            lines.append(f"- {name} = {e['value']} {e['units']} at {e['temperature_K']} K: {e['source']}")
+    lines += atlas_lines
+    if thermal:
+        th = read_artifact(thermal, "properties")
+        lines += ["", "## Thermal expansion (MD, NPT)", "", "| quantity | value | std | units | how |",
+                  "|---|---|---|---|---|"]
+        for n, v, sd, u, note in zip(th["names"], th["values"], th["std"], th["units"], th["notes"], strict=True):
+            lines.append(f"| {n} | {_fmt(v, 5)} | {_fmt(sd, 2)} | {u} | {note} |")
+    if speed:
+        sp_info = json.loads(Path(speed).read_text())
+        lines += ["", "## MD speed (same system, same process)", "", f"System: {sp_info['system']}, "
+                  f"{sp_info['ranks']} rank(s).", ""]
+        for name, v in sp_info["potentials"].items():
+            lines.append(f"- {name}: {v['atom_steps_per_s']:.4g} atom-steps/s ({v['wall_s']:.2f} s)")
+        if "baseline_over_fitted" in sp_info:
+            lines.append(f"- the classical baseline is {sp_info['baseline_over_fitted']:.1f}x faster than the "
+                         f"fitted SNAP")
     prov = pot.provenance
     lines += ["", "## Provenance", "", f"- multiscale {prov.get('package_version')}, commit {prov.get('git_commit')}",
               f"- software: {json.dumps(prov.get('software'))}", ""]
@@ -186,3 +234,150 @@ def write_sweep_table(study: str, points: dict[str, str], out: str) -> None:
     tmp = Path(out).with_name(f".{Path(out).name}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(out)
+
+
+def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str, specimen: str, continuum: str,
+                recs: list[dict[str, Any]], settings: dict[str, Any], fig_dir: Path | None
+                ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Per-record divergences, validity regions, discrepancy models and figures; returns artifact datasets,
+    attributes and summary lines."""
+    from multiscale.divergence import atlas as at
+    from multiscale.divergence import figures as fg
+
+    s = at.AtlasSettings.from_dict(settings)
+    pot = read_artifact(potential, "potential")
+    val = read_artifact(validation, "mlip_validation")
+    sp = read_artifact(specimen, "md_specimen")
+    cont = read_artifact(continuum, "continuum")
+    desc = json.loads(sp.attrs["specimen"])
+    radius = float(desc["geometry"]["hole_radius_nm"])
+    grid_h = float(desc["grid"]["cell_nm"])
+    a0_md = float(desc["crystal"]["lattice_constant_A"])
+    from multiscale.dft.structures import Material
+    from multiscale.md.specimen import _shells
+
+    mat = Material(element=desc["crystal"]["element"], lattice=desc["crystal"]["lattice"], a_guess=a0_md)
+    shells = _shells(mat, a0_md)
+    from ase.neighborlist import neighbor_list
+
+    cell = mat.cubic_cell(a0_md)
+    bulk_coord = len(neighbor_list("i", cell, 0.5 * (shells[0] + shells[1]))) / len(cell)
+
+    # DFT -> MLIP, per atom
+    ds = read_artifact(dataset, "dft_dataset")
+    a = at.mlip_atom_records(ds, pot, val, a0_md, shells)
+    mlip_exp = at.explain(a["features"], a["error"], at.MLIP_FEATURES, s) if len(a["error"]) > 2 else None
+    gstar = at.grade_threshold(a["features"][:, at.MLIP_FEATURES.index("grade")], a["error"], s.force_tolerance, s)
+
+    # atomistic -> continuum, per cell
+    c = at.continuum_cell_records(sp, cont, radius, grid_h, bulk_coord)
+    ok = c["valid"]
+    cont_exp = at.explain(c["features"][ok], c["relative"][ok], at.CONTINUUM_FEATURES, s)
+    cell_shap = np.full(c["features"].shape, np.nan)
+    cell_shap[ok] = cont_exp["shap"]
+    dstar = at.distance_threshold(c["distance"][ok], c["relative"][ok], c["relative_std"][ok], s.stress_tolerance,
+                                  grid_h)
+    plast = at.plasticity_record(sp, cont, float(desc["boundary_conditions"]["strain"]), radius)
+    flagged = bool(sp.attrs["flagged"])
+    monitor = {"flagged": flagged, "frames": int(len(sp["monitor_step"])),
+               "max_grade": float(np.max(sp["monitor_max_grade"])), "max_n_above": int(np.max(sp["monitor_n_above"])),
+               "atoms_above_at_load": int(np.sum(sp["grade"] > pot.json_attr("settings").get(
+                   "extrapolation_threshold", 1.5))),
+               "median_distance_of_flagged_atoms_nm": _flag_distance(sp, radius, pot),
+               "relaxations": json.loads(sp.attrs["relaxations"])}
+    explanations = {"dft->mlip (per-atom force error)": _strip(mlip_exp),
+                    "atomistic->continuum (per-cell relative stress divergence)": _strip(cont_exp)}
+    validity = {"dft->mlip": gstar, "atomistic->continuum": dstar}
+    data = {"mlip_feature_names": at.MLIP_FEATURES, "atom_features": a["features"], "atom_error": a["error"],
+            "atom_shap": mlip_exp["shap"] if mlip_exp else np.full(a["features"].shape, np.nan),
+            "atom_config": a["config"], "atom_group": a["group"],
+            "continuum_feature_names": at.CONTINUUM_FEATURES, "cell_centres": sp["centres"],
+            "cell_features": c["features"], "cell_stress_difference": c["ds"],
+            "cell_displacement_difference": c["du"], "cell_relative": c["relative"],
+            "cell_relative_std": c["relative_std"], "cell_valid": ok, "cell_shap": cell_shap}
+    attrs = {"validity": validity, "explanations": explanations, "plasticity": plast, "monitor": monitor,
+             "settings": settings}
+
+    if fig_dir is not None:
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        strain = float(desc["boundary_conditions"]["strain"])
+        fg.stress_maps(sp["centres"], sp["load_stress"][:, 0], cont["stress"][:, 0], radius, strain,
+                       fig_dir / "stress_maps.png")
+        fg.divergence_vs_distance(c["distance"][ok], c["relative"][ok], c["relative_std"][ok], s.stress_tolerance,
+                                  dstar, fig_dir / "divergence_vs_distance.png")
+        fg.shap_summary(cont_exp, "Atomistic -> continuum: |FEM - MD| / |bulk stress| per cell", "1",
+                        fig_dir / "shap_continuum.png")
+        if mlip_exp:
+            fg.shap_summary(mlip_exp, "DFT -> MLIP: force error per atom (out-of-sample)", "eV/Å",
+                            fig_dir / "shap_mlip.png")
+        prop_rows = [{**r, "relative_std": r["coarse_std"] / abs(r["fine"]) if abs(r["fine"]) > 0 else NAN}
+                     for r in recs if r["transition"].startswith(("dft->mlip", "experiment")) and
+                     "RMSE" not in r["quantity"] and math.isfinite(r["relative"])]
+        fg.property_parity(prop_rows, fig_dir / "properties_parity.png")
+        split = np.array(pot["split"], dtype=object)
+        fg.force_parity(pot["forces_dft"], pot["forces_pred"], pot["forces_std"], np.repeat(split, pot["n_atoms"]),
+                        fig_dir / "parity_forces.png")
+        fg.plasticity(plast, fig_dir / "plasticity.png")
+        fg.monitor({"max_grade": sp["monitor_max_grade"], "n_above": sp["monitor_n_above"]},
+                   pot.json_attr("settings").get("extrapolation_threshold", 1.5), fig_dir / "trust_monitor.png")
+
+    lines = ["", "## Divergence atlas", ""]
+    lines += ["### Validity regions", "",
+              f"- **DFT -> MLIP forces** within {s.force_tolerance} eV/Å below extrapolation grade "
+              f"g* = {_fmt(gstar['g_star'], 3)} ± {_fmt(gstar['std'], 2)} (bootstrap over {gstar['n_atoms']} "
+              f"out-of-sample atoms): {gstar.get('meaning', '')}.",
+              f"- **Atomistic -> continuum stress** within {100 * s.stress_tolerance:g} % of the bulk stress beyond "
+              f"d* = {_fmt(dstar['d_star_nm'], 3)} nm from the hole surface (range {_fmt(dstar['range_nm'][0], 3)} "
+              f"to {_fmt(dstar['range_nm'][1], 3)} nm with the FEM posterior std; grid resolution {grid_h} nm): "
+              f"{dstar['meaning']}.", ""]
+    lines += ["### Explanations (gradient-boosted trees + SHAP)", "",
+              "| transition | records | CV R2 | trust | features, by mean abs SHAP |", "|---|---|---|---|---|"]
+    for name, e in explanations.items():
+        if e is None:
+            lines.append(f"| {name} | - | - | too few records | - |")
+            continue
+        rank = ", ".join(f"{n} ({v:.2g})" for n, v in e["ranking"][:5])
+        lines.append(f"| {name} | {e['n_records']} | {e['cv']['r2_mean']:.2f} ± {e['cv']['r2_std']:.2f} | "
+                     f"{e['trust']} | {rank} |")
+    lines += ["", "### Trust monitor of the specimen", "",
+              f"- flagged: **{flagged}** ({monitor['max_n_above']} atoms above the extrapolation threshold at worst, "
+              f"max grade {monitor['max_grade']:.3g} over {monitor['frames']} frames; under load "
+              f"{monitor['atoms_above_at_load']} atoms, median distance from the hole surface "
+              f"{_fmt(monitor['median_distance_of_flagged_atoms_nm'] or NAN, 3)} nm).",
+              "- relaxations: " + "; ".join(f"strain {r['strain']}: {r['iterations']} iterations, fmax "
+                                             f"{r['fmax']:.2g} eV/Å{'' if r['converged'] else ' (NOT converged)'}"
+                                             for r in monitor["relaxations"]), ""]
+    lines += ["### Rare events: strain sweep of the specimen", ""]
+    if plast.get("onset_strain") is not None:
+        w = plast["where"] or {}
+        lines.append(f"- plasticity onset at strain **{plast['onset_strain']}**: {w.get('atoms')} non-lattice atoms, "
+                     f"median {_fmt(w.get('median_distance_from_hole_nm') or NAN, 3)} nm from the hole surface; "
+                     f"the linear continuum has no such event.")
+    else:
+        lines.append(f"- {plast['note']}.")
+    if plast["sweep"]:
+        lines += ["", "| strain | MD max sigma_xx (GPa) | linear FEM max (GPa) | divergence | non-lattice atoms "
+                  "(interior) | atoms above grade threshold |", "|---|---|---|---|---|---|"]
+        for r in plast["sweep"]:
+            lines.append(f"| {r['strain']} | {r['md_max_stress_xx']:.3f} | {r['fem_max_stress_xx']:.3f} | "
+                         f"{100 * r['relative_max']:.1f} % | {r['non_lattice_interior']} | {r['n_above']} |")
+    if plast.get("untrusted_points"):
+        lines.append(f"\nSweep points outside the potential's trusted region: {plast['untrusted_points']} "
+                     f"(their MD numbers are extrapolations).")
+    lines += ["", "Figures (`figures/`): `stress_maps.png`, `divergence_vs_distance.png`, `shap_continuum.png`, "
+              "`shap_mlip.png`, `properties_parity.png`, `parity_forces.png`, `plasticity.png`, "
+              "`trust_monitor.png`.", ""]
+    return data, attrs, lines
+
+
+def _strip(e: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if e is None else {k: v for k, v in e.items() if k != "shap"}
+
+
+def _flag_distance(sp, radius: float, pot) -> float | None:
+    thr = pot.json_attr("settings").get("extrapolation_threshold", 1.5)
+    m = sp["grade"] > thr
+    if not m.any():
+        return None
+    r = np.hypot(sp["reference"][m, 0], sp["reference"][m, 1]) - radius
+    return float(np.median(r))

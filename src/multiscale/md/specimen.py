@@ -116,7 +116,7 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
                 "fix hold frame setforce 0.0 0.0 0.0",
                 "compute peratom all stress/atom NULL",
                 f"compute coord all coord/atom cutoff {0.5 * (first + second)!r}",
-                f"compute sna all sna/atom {self.sna_args}",
+                *([f"compute sna all sna/atom {self.sna_args}"] if self.model is not None else []),
                 "thermo_style custom step pe fmax fnorm", "thermo_modify norm no",
                 "min_style cg"]
         if cna_id is not None:
@@ -180,7 +180,10 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
         return s[:, [0, 1, 2, 5, 4, 3]] / omega * BAR_TO_GPA
 
     def uncertainty(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-atom epistemic energy std (eV) and extrapolation grade."""
+        """Per-atom epistemic energy std (eV) and extrapolation grade (zeros without a fitted model: a classical
+        potential has no posterior)."""
+        if self.model is None:
+            return np.zeros(len(self.atoms)), np.zeros(len(self.atoms))
         b = self._per_atom("sna")
         rows = np.column_stack([np.ones(len(b)), b])
         return self.model.atom_energy_std(rows), self.grader.grade(rows)

@@ -1,0 +1,246 @@
+"""The divergence atlas: per-record divergences with features, validity regions, and their explanations.
+
+Two spatial/per-entity transitions get a full treatment:
+
+* DFT -> MLIP, per atom of the out-of-sample configurations (calibration and test splits): force error with
+  the features group, volumetric and shear strain of the cell, nearest-neighbour distance, coordination,
+  extrapolation grade and predicted force std.
+* atomistic -> continuum, per cell of the shared grid: FEM minus MD (load-induced) stress and displacement, with
+  the features distance to the hole surface, local strain, strain gradient, coordination deficit, non-lattice
+  fraction and MLIP uncertainty.
+
+For each: a validity region (the MLIP grade g* below which forces stay within tolerance; the distance d* from
+the hole beyond which the continuum stress stays within tolerance), with its uncertainty, and a discrepancy model
+(gradient-boosted trees) whose cross-validated R2 says how far its SHAP attributions can be trusted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from multiscale.artifacts import Artifact
+
+
+@dataclass
+class AtlasSettings:
+    force_tolerance: float = 0.1      # eV/Angstrom
+    stress_tolerance: float = 0.05    # relative to the far-field (bulk) stress norm
+    cv_folds: int = 5
+    seed: int = 0
+    n_estimators: int = 200
+    max_depth: int = 3
+    learning_rate: float = 0.05
+    bootstrap: int = 200
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AtlasSettings:
+        return cls(**d)
+
+
+# ------------------------------------------------------------------------------------------ explanations
+def explain(x: np.ndarray, y: np.ndarray, names: list[str], s: AtlasSettings) -> dict[str, Any]:
+    """Gradient-boosted trees on (x, y): k-fold cross-validated R2, then SHAP values of the model fitted on all
+    records (global ranking = mean |SHAP| per feature)."""
+    import shap
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.model_selection import KFold, cross_val_score
+
+    n = len(y)
+    model = GradientBoostingRegressor(n_estimators=s.n_estimators, max_depth=s.max_depth,
+                                      learning_rate=s.learning_rate, subsample=0.8, random_state=s.seed)
+    folds = min(s.cv_folds, n)
+    if folds >= 2 and np.ptp(y) > 0:
+        r2 = cross_val_score(model, x, y, cv=KFold(folds, shuffle=True, random_state=s.seed), scoring="r2")
+        cv = {"r2_mean": float(np.mean(r2)), "r2_std": float(np.std(r2, ddof=1)), "folds": folds}
+    else:
+        cv = {"r2_mean": float("nan"), "r2_std": float("nan"), "folds": folds}
+    model.fit(x, y)
+    values = np.asarray(shap.TreeExplainer(model).shap_values(x))
+    importance = np.abs(values).mean(axis=0)
+    order = np.argsort(importance)[::-1]
+    return {"cv": cv, "n_records": int(n), "ranking": [[names[i], float(importance[i])] for i in order],
+            "shap": values, "trust": _trust(cv["r2_mean"])}
+
+
+def _trust(r2: float) -> str:
+    if not np.isfinite(r2):
+        return "not assessable (too few records or no variation)"
+    if r2 >= 0.7:
+        return "strong: the features explain most of the divergence"
+    if r2 >= 0.3:
+        return "moderate: rankings indicative, individual attributions uncertain"
+    return "weak: do not act on these attributions"
+
+
+# ------------------------------------------------------------------------------------------ DFT -> MLIP
+MLIP_FEATURES = ["volumetric_strain", "shear_strain", "nn_distance", "coordination", "grade", "predicted_std",
+                 "is_surface", "is_vacancy", "is_rattle"]
+
+
+def _strain_invariants(meta: dict[str, Any]) -> tuple[float, float]:
+    from multiscale.elastic import voigt_to_tensor
+
+    if "strain_voigt" in meta:
+        e = voigt_to_tensor(np.asarray(meta["strain_voigt"], float))
+    elif "linear_strain" in meta:
+        e = np.eye(3) * float(meta["linear_strain"])
+    else:
+        e = np.zeros((3, 3))
+    dev = e - np.trace(e) / 3 * np.eye(3)
+    return float(np.trace(e)), float(np.sqrt(2.0 / 3.0 * np.sum(dev * dev)))
+
+
+def mlip_atom_records(ds: Artifact, pot: Artifact, val: Artifact, a0: float, lattice_shells: tuple[float, float]
+                      ) -> dict[str, Any]:
+    """Per-atom records of the out-of-sample configurations: force error and features."""
+    from ase.neighborlist import neighbor_list
+
+    from multiscale.atomsio import images_from_arrays
+
+    images = images_from_arrays(ds.data)
+    split = np.array(val["split"], dtype=object)
+    cut = 0.5 * (lattice_shells[0] + lattice_shells[1])
+    rows, err, cfg, grp = [], [], [], []
+    start = 0
+    for k, atoms in enumerate(images):
+        n = len(atoms)
+        sl = slice(start, start + n)
+        start += n
+        if split[k] == "train":
+            continue
+        meta = json.loads(atoms.info.get("metadata", "{}") or "{}")
+        vol, shear = _strain_invariants(meta)
+        i, d = neighbor_list("id", atoms, cut)
+        coord = np.bincount(i, minlength=n)
+        nn = np.full(n, np.inf)
+        np.minimum.at(nn, i, d)
+        g = str(atoms.info.get("group"))
+        for j in range(n):
+            rows.append([vol, shear, nn[j], coord[j], val["grade"][sl][j], val["force_std"][sl][j],
+                         float(g == "surface"), float(g == "vacancy"), float(g in ("rattle", "thermal"))])
+            err.append(val["force_error"][sl][j])
+            cfg.append(str(ds["names"][k]))
+            grp.append(g)
+    return {"features": np.array(rows, float).reshape(-1, len(MLIP_FEATURES)), "error": np.array(err, float),
+            "config": np.array(cfg, dtype=object), "group": np.array(grp, dtype=object)}
+
+
+def grade_threshold(grade: np.ndarray, error: np.ndarray, tol: float, s: AtlasSettings) -> dict[str, Any]:
+    """g*: the largest grade such that every atom at or below it has force error <= tol; bootstrap spread."""
+
+    def gstar(g, e):
+        order = np.argsort(g)
+        bad = np.flatnonzero(e[order] > tol)
+        if len(bad) == 0:
+            return float(g.max()), True
+        if bad[0] == 0:
+            return 0.0, False
+        return float(g[order][bad[0] - 1]), False
+
+    if len(grade) == 0:
+        return {"g_star": float("nan"), "std": float("nan"), "lower_bound_only": False, "n_atoms": 0}
+    value, all_ok = gstar(grade, error)
+    rng = np.random.default_rng(s.seed)
+    boots = [gstar(grade[idx], error[idx])[0] for idx in
+             (rng.integers(0, len(grade), len(grade)) for _ in range(s.bootstrap))]
+    return {"g_star": value, "std": float(np.std(boots, ddof=1)), "lower_bound_only": all_ok,
+            "n_atoms": int(len(grade)), "tolerance_eV_A": tol,
+            "meaning": ("every out-of-sample atom is within tolerance: g* is only a lower bound (no failure seen)"
+                        if all_ok else "atoms with grade <= g* all had force errors within tolerance")}
+
+
+# ------------------------------------------------------------------------------------------ MD -> continuum
+CONTINUUM_FEATURES = ["distance_to_hole", "local_strain", "strain_gradient", "coordination_deficit",
+                      "non_lattice_fraction", "mlip_uncertainty", "x", "y"]
+
+
+def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: float, bulk_coordination: float
+                           ) -> dict[str, Any]:
+    """Per grid cell: FEM minus MD (load-induced) fields, relative stress divergence, and features."""
+    centres = sp["centres"]
+    n = int(round(np.sqrt(len(centres))))
+    u_md = sp["load_displacement"]
+    s_md, s_fem = sp["load_stress"], cont["stress"]
+    bulk = np.array(json.loads(sp.attrs["bulk_stress"]))
+    scale = float(np.linalg.norm(bulk))
+    ds = s_fem - s_md
+    rel = np.linalg.norm(ds, axis=1) / scale
+    rel_std = np.linalg.norm(cont["std_stress"], axis=1) / scale if "std_stress" in cont.data else np.zeros(len(rel))
+    du = np.linalg.norm(cont["displacement"][:, :2] - u_md[:, :2], axis=1)
+    # local strain and its gradient from the MD displacement field on the grid (finite differences)
+    ux = u_md[:, 0].reshape(n, n)
+    uy = u_md[:, 1].reshape(n, n)
+    dux_dy, dux_dx = np.gradient(ux, grid_h)
+    duy_dy, duy_dx = np.gradient(uy, grid_h)
+    exx, eyy, exy = dux_dx, duy_dy, 0.5 * (dux_dy + duy_dx)
+    strain = np.sqrt(exx**2 + eyy**2 + 2 * exy**2)
+    gy, gx = np.gradient(strain, grid_h)
+    grad = np.hypot(gx, gy)
+    dist = np.hypot(centres[:, 0], centres[:, 1]) - radius
+    feats = np.column_stack([dist, strain.ravel(), grad.ravel(), bulk_coordination - sp["cell_coordination"],
+                             sp["cell_non_lattice"], sp["cell_max_std"], centres[:, 0], centres[:, 1]])
+    ok = np.isfinite(rel) & np.all(np.isfinite(feats), axis=1)
+    return {"features": feats, "relative": rel, "relative_std": rel_std, "du": du, "ds": ds, "distance": dist,
+            "valid": ok, "scale": scale}
+
+
+def distance_threshold(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarray, tol: float, grid_h: float
+                       ) -> dict[str, Any]:
+    """d*: the smallest distance from the hole surface beyond which every cell's relative stress divergence is
+    within tol. Its uncertainty: d* recomputed with the divergence shifted by -/+ the FEM posterior std, and the
+    grid resolution."""
+
+    def dstar(r):
+        order = np.argsort(distance)[::-1]
+        bad = np.flatnonzero(r[order] > tol)
+        if len(bad) == 0:
+            return float(distance.min()), True
+        if bad[0] == 0:
+            return float("inf"), False
+        return float(distance[order][bad[0] - 1]), False
+
+    value, everywhere = dstar(rel)
+    lo, _ = dstar(rel - rel_std)
+    hi, _ = dstar(rel + rel_std)
+    return {"d_star_nm": value, "range_nm": [lo, hi], "grid_resolution_nm": grid_h, "tolerance": tol,
+            "within_everywhere": everywhere,
+            "meaning": ("the continuum stress is within tolerance in every cell, down to the hole" if everywhere else
+                        "cells farther than d* from the hole surface all have |FEM - MD| / |sigma_bulk| <= tol"
+                        if np.isfinite(value) else "even the farthest cell exceeds the tolerance")}
+
+
+# ------------------------------------------------------------------------------------------ plasticity
+def plasticity_record(sp: Artifact, cont: Artifact, strain0: float, radius: float) -> dict[str, Any]:
+    """MD along the strain sweep vs the linear continuum (its fields scale with the strain)."""
+    info = json.loads(sp.attrs["plasticity"])
+    strains = sp["sweep_strain"]
+    fem_max0 = float(np.nanmax(cont["stress"][:, 0]))
+    far = np.hypot(*cont["centres"].T) >= json.loads(sp.attrs["specimen"])["geometry"]["interior_half_width_nm"]
+    fem_far0 = float(np.nanmean(cont["stress"][far, 0]))
+    rows = []
+    ref = sp["reference"]
+    for k, eps in enumerate(strains):
+        fem_max, fem_far = fem_max0 * eps / strain0, fem_far0 * eps / strain0
+        md_max, md_far = float(sp["sweep_max_stress_xx"][k]), float(sp["sweep_far_stress_xx"][k])
+        rows.append({"strain": float(eps), "md_max_stress_xx": md_max, "fem_max_stress_xx": fem_max,
+                     "relative_max": (fem_max - md_max) / abs(md_max), "md_far_stress_xx": md_far,
+                     "fem_far_stress_xx": fem_far, "relative_far": (fem_far - md_far) / abs(md_far),
+                     "non_lattice_interior": int(sp["sweep_non_lattice_interior"][k]),
+                     "max_grade": float(sp["sweep_max_grade"][k]), "n_above": int(sp["sweep_n_above"][k])})
+    where = None
+    if info.get("onset_strain") is not None:
+        k = int(np.flatnonzero(np.isclose(strains, info["onset_strain"]))[0])
+        lattice_id = int(np.bincount(sp["cna"]).argmax())
+        non = sp["sweep_cna"][k] != lattice_id
+        r = np.hypot(ref[non, 0], ref[non, 1]) - radius
+        where = {"atoms": int(non.sum()), "median_distance_from_hole_nm": float(np.median(r)) if non.any() else None,
+                 "angle_deg_median": float(np.degrees(np.median(np.abs(np.arctan2(ref[non, 1], ref[non, 0])))))
+                 if non.any() else None}
+    jumps = [abs(r["relative_max"]) for r in rows]
+    return {**info, "sweep": rows, "where": where,
+            "largest_divergence": max(jumps) if jumps else None,
+            "untrusted_points": [r["strain"] for r in rows if r["n_above"] > 0]}

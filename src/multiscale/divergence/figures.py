@@ -1,0 +1,166 @@
+"""Figures of the divergence atlas (PNG): every axis labelled with units, every map with a colour bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grid(values: np.ndarray) -> np.ndarray:
+    n = int(round(np.sqrt(len(values))))
+    return values.reshape(n, n)
+
+
+def stress_maps(centres: np.ndarray, md: np.ndarray, fem: np.ndarray, radius: float, strain: float,
+                path: Path) -> None:
+    """MD, FEM and FEM - MD sigma_xx (load-induced) on the shared grid."""
+    from matplotlib.patches import Circle
+
+    plt = _plt()
+    half = float(np.max(np.abs(centres))) + 0.5 * float(np.diff(np.unique(centres[:, 0]))[0])
+    ext = [-half, half, -half, half]
+    vmin = float(np.nanmin([np.nanmin(md), np.nanmin(fem)]))
+    vmax = float(np.nanmax([np.nanmax(md), np.nanmax(fem)]))
+    diff = fem - md
+    dmax = float(np.nanmax(np.abs(diff))) or 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    panels = [(md, "MD (LAMMPS, fitted SNAP)", "viridis", vmin, vmax),
+              (fem, "continuum (dolfinx FEM)", "viridis", vmin, vmax),
+              (diff, "FEM - MD", "RdBu_r", -dmax, dmax)]
+    for ax, (v, title, cmap, lo, hi) in zip(axes, panels, strict=True):
+        im = ax.imshow(_grid(v), origin="lower", extent=ext, cmap=cmap, vmin=lo, vmax=hi)
+        ax.add_patch(Circle((0, 0), radius, fill=False, color="k", lw=1.2))
+        ax.set_xlabel("x (nm)")
+        ax.set_ylabel("y (nm)")
+        ax.set_title(f"{title}: $\\sigma_{{xx}}$")
+        fig.colorbar(im, ax=ax, label="$\\sigma_{xx}$ (GPa)" if cmap != "RdBu_r" else "$\\Delta\\sigma_{xx}$ (GPa)")
+    fig.suptitle(f"Load-induced stress at uniaxial strain {strain:g} (kernel-averaged on the shared grid)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def divergence_vs_distance(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarray, tol: float,
+                           dstar: dict[str, Any], path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.errorbar(distance, 100 * rel, yerr=100 * rel_std, fmt="o", ms=3, alpha=0.6, lw=0.8,
+                label="grid cells (error bar: FEM posterior std)")
+    ax.axhline(100 * tol, color="r", ls="--", label=f"tolerance {100 * tol:g} %")
+    d = dstar["d_star_nm"]
+    if np.isfinite(d):
+        lo, hi = dstar["range_nm"]
+        ax.axvline(d, color="k", label=f"d* = {d:.2f} nm")
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.axvspan(min(lo, hi), max(lo, hi), color="k", alpha=0.12, label="d* range")
+    ax.set_xlabel("distance from the hole surface (nm)")
+    ax.set_ylabel("|FEM - MD stress| / |bulk stress| (%)")
+    ax.set_title("Atomistic -> continuum divergence vs distance")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def shap_summary(explanation: dict[str, Any], title: str, unit: str, path: Path) -> None:
+    plt = _plt()
+    names = [r[0] for r in explanation["ranking"]][::-1]
+    vals = [r[1] for r in explanation["ranking"]][::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.6))
+    ax.barh(names, vals, color="tab:blue")
+    cv = explanation["cv"]
+    ax.set_xlabel(f"mean |SHAP value| ({unit})")
+    ax.set_title(f"{title}\nGBT discrepancy model, {cv['folds']}-fold CV R$^2$ = {cv['r2_mean']:.2f} "
+                 f"± {cv['r2_std']:.2f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def property_parity(rows: list[dict[str, Any]], path: Path) -> None:
+    """Relative difference of each coarse value from its reference, with uncertainty bars."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(rows) + 1.8))
+    labels = [f"{r['transition']}: {r['quantity']}" for r in rows][::-1]
+    vals = [100 * r["relative"] for r in rows][::-1]
+    errs = [100 * r["relative_std"] if np.isfinite(r["relative_std"]) else 0.0 for r in rows][::-1]
+    ax.barh(labels, vals, xerr=errs, color=["tab:orange" if "experiment" in lab else "tab:blue" for lab in labels])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("(coarse - reference) / |reference| (%)")
+    ax.set_title("Properties: MLIP vs DFT (blue), simulation vs experiment (orange)")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def force_parity(dft: np.ndarray, pred: np.ndarray, std: np.ndarray, split: np.ndarray, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for s, c in (("train", "tab:gray"), ("calibration", "tab:green"), ("test", "tab:red")):
+        m = split == s
+        if m.any():
+            ax.errorbar(dft[m].ravel(), pred[m].ravel(), yerr=std[m].ravel(), fmt="o", ms=2.5, lw=0.5, color=c,
+                        alpha=0.6, label=s)
+    lim = float(np.max(np.abs(dft))) * 1.1 or 1.0
+    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
+    ax.set_xlabel("DFT force component (eV/Å)")
+    ax.set_ylabel("MLIP force component (eV/Å)")
+    ax.set_title("DFT -> MLIP force parity (bar: predictive std)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plasticity(record: dict[str, Any], path: Path) -> None:
+    plt = _plt()
+    rows = record["sweep"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    if rows:
+        e = [r["strain"] for r in rows]
+        ax.plot(e, [r["md_max_stress_xx"] for r in rows], "o-", label="MD, max $\\sigma_{xx}$")
+        ax.plot(e, [r["fem_max_stress_xx"] for r in rows], "s--", label="linear FEM, max $\\sigma_{xx}$")
+        ax.plot(e, [r["md_far_stress_xx"] for r in rows], "o-", label="MD, far-field $\\sigma_{xx}$")
+        ax.plot(e, [r["fem_far_stress_xx"] for r in rows], "s--", label="linear FEM, far-field $\\sigma_{xx}$")
+        ax2 = ax.twinx()
+        ax2.bar(e, [r["non_lattice_interior"] for r in rows], width=0.004, alpha=0.3, color="tab:red")
+        ax2.set_ylabel("non-lattice atoms away from surfaces", color="tab:red")
+        if record.get("onset_strain") is not None:
+            ax.axvline(record["onset_strain"], color="tab:red", ls=":", label="plasticity onset")
+    ax.set_xlabel("applied uniaxial strain")
+    ax.set_ylabel("stress (GPa)")
+    ax.set_title("Strain sweep: MD vs linear continuum")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def monitor(frames: dict[str, np.ndarray], threshold: float, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    k = np.arange(len(frames["max_grade"]))
+    ax.semilogy(k, frames["max_grade"], "o-", ms=3, label="max extrapolation grade")
+    ax.axhline(threshold, color="r", ls="--", label=f"threshold {threshold:g}")
+    ax.set_xlabel("monitored frame (relaxation segments, in loading order)")
+    ax.set_ylabel("extrapolation grade (1 = training edge)")
+    ax2 = ax.twinx()
+    ax2.plot(k, frames["n_above"], "s:", color="tab:gray", ms=3)
+    ax2.set_ylabel("atoms above threshold", color="tab:gray")
+    ax.set_title("Trust monitor of the specimen relaxations")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

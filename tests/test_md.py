@@ -45,8 +45,7 @@ def test_stress_is_frame_independent_for_shear(mendelev):
 
 
 # ------------------------------------------------------------------------------------------ specimen
-from multiscale.md.specimen import (NM, CoarseGrainer, SpecimenRun, build_plate, bulk_stress,  # noqa: E402
-                                    fields, interior_bulk_mask)
+from multiscale.md.specimen import NM, CoarseGrainer, SpecimenRun, build_plate, bulk_stress, fields, interior_bulk_mask  # noqa: E402
 from multiscale.specimen import Specimen  # noqa: E402
 
 

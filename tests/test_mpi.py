@@ -119,6 +119,17 @@ def test_specimen_and_continuum_stages_two_ranks_match_serial(eam_dataset, tmp_p
     np.testing.assert_allclose(par["displacement"], ser["displacement"], atol=1e-6)  # nm
     np.testing.assert_allclose(par["stress"], ser["stress"], atol=2e-3)  # GPa: minimiser paths differ in round-off
     np.testing.assert_array_equal(par["cna"], ser["cna"])
+    # a potential fitted without any surface: the monitor flags the run, and the flagged atoms of the interior
+    # are the ones at the hole surface (the frame's outer edges are free surfaces too)
+    assert ser.attrs["flagged"]
+    ref, frame = ser["reference"], ser["frame"]
+    r = np.hypot(ref[:, 0], ref[:, 1]) - 0.5
+    flagged = ser["grade"] > 1.5
+    surface, inside = (r < 0.1) & ~frame, (r > 0.5) & ~frame
+    assert flagged[surface].all()  # every atom on the hole surface is flagged
+    print("grade at the hole surface / away from it:", np.median(ser["grade"][surface]),
+          np.median(ser["grade"][inside]), "flagged fraction away:", flagged[inside].mean())
+    assert np.median(ser["grade"][surface]) > 5 * np.median(ser["grade"][inside])
     ser, par = (read_artifact(tmp_path / f"{x}.h5", "continuum") for x in ("serial", "mpi"))
     for key in ("stress_fem", "stress", "displacement", "mean_stress", "std_stress", "fields_3d_stress"):
         np.testing.assert_allclose(par[key], ser[key], rtol=1e-7, atol=1e-10)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -109,6 +109,10 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     for text in ("### Validity regions", "### Explanations", "### Trust monitor", "### Rare events",
                  "## Thermal expansion", "## MD speed"):
         assert text in summary
+    # snakemake --report: one HTML file holding the atlas figures
+    snakemake(workdir, "--configfile", tiny, "--report", str(res / "report.html"))
+    html = (res / "report.html").read_text(errors="replace")
+    assert "stress_maps.png" in html and "shap_continuum.png" in html
     spec = read_artifact(res / "md/specimen.h5", "md_specimen")
     assert json.loads(spec.attrs["specimen"])["geometry"]["hole_radius_nm"] == 0.5
     assert read_artifact(res / "continuum/summary.h5", "continuum").json_attr("specimen") == \

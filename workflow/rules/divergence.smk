@@ -15,7 +15,12 @@ rule divergence_summary:
     output:
         h5=f"{RESULTS}/divergence{{pt}}.h5",
         summary=f"{RESULTS}/summary{{pt}}.md",
-        figures=directory(f"{RESULTS}/figures{{pt}}"),
+        figures=report(
+            directory(f"{RESULTS}/figures{{pt}}"),
+            patterns=["{fig}.png"],
+            caption="../report/atlas.rst",
+            category="Divergence atlas",
+        ),
     params:
         study=lambda w: STUDY + w.pt,
         experiment=experiment_arg(),

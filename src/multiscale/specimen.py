@@ -128,10 +128,12 @@ class Kernel:
     total: np.ndarray      # (n_cells,) sum of raw weights: ~ local atom density seen by the kernel
 
     @classmethod
-    def build(cls, centres: np.ndarray, sites: np.ndarray, width: float) -> Kernel:
+    def build(cls, centres: np.ndarray, sites: np.ndarray, width: float, hole_radius: float = 0.0) -> Kernel:
+        """Cells whose centre lies inside the hole get no value (NaN), whatever atoms their kernel reaches."""
         d2 = ((centres[:, None, :] - sites[None, :, :2]) ** 2).sum(-1)
         w = np.exp(-0.5 * d2 / width**2)
         w[d2 > (3 * width) ** 2] = 0.0
+        w[np.hypot(centres[:, 0], centres[:, 1]) < hole_radius] = 0.0
         total = w.sum(axis=1)
         norm = np.where(total > 0, total, 1.0)
         return cls(w / norm[:, None], total)

@@ -66,7 +66,7 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
     sites = sp["reference"][interior]
     sites2 = np.column_stack([np.clip(sites[:, 0], -half, half), np.clip(sites[:, 1], -half, half)])
     centres = sp["centres"]
-    kernel = Kernel.build(centres, sites2, spec.kernel)
+    kernel = Kernel.build(centres, sites2, spec.kernel, radius)
 
     def boundary(x):
         out = np.zeros((2, x.shape[1]))

@@ -283,7 +283,8 @@ class CoarseGrainer:
         from multiscale.specimen import Kernel
 
         self.centres, _ = self.spec.grid_centres()
-        self.kernel = Kernel.build(self.centres, self.reference_nm[self.interior], self.spec.kernel)
+        self.kernel = Kernel.build(self.centres, self.reference_nm[self.interior], self.spec.kernel,
+                                   self.spec.hole_radius)
         self.cells = self.spec.cell_of(self.reference_nm[:, :2])
         self.cells[~self.interior] = -1
 

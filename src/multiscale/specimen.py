@@ -38,6 +38,7 @@ class Specimen:
     grid: float = 0.5                     # nm, cell edge of the shared grid
     kernel: float = 0.4                   # nm, Gaussian width of the coarse-graining
     plasticity_strains: list[float] = field(default_factory=list)  # strain sweep for the onset of plasticity
+    max_iterations: int = 5000            # minimiser iterations per relaxation; beyond: kept, marked unconverged
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> Specimen:

@@ -90,6 +90,8 @@ class SpecimenRun:
     def __post_init__(self) -> None:
         from multiscale.mlip.snap import _lammps
 
+        self.max_iterations = int(getattr(self.spec, "max_iterations", self.max_iterations))
+
         self.atoms = build_plate(self.spec, self.material, self.a0)
         self.reference = self.atoms.positions.copy()
         self.lmp = _lammps(self.comm)
@@ -222,9 +224,7 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
                 break
         fmax = float(self.lmp.get_thermo("fmax"))
         self.stops.append({"strain": strain, "iterations": done, "fmax": fmax, "converged": fmax <= self.ftol})
-        if done >= self.max_iterations:
-            raise CalculationError(f"specimen relaxation at strain {strain} did not stop in {self.max_iterations} "
-                                   f"iterations (fmax {fmax:.3g} eV/A)")
+        # a relaxation cut at max_iterations is kept, marked not converged, and reported as such in the summary
         return done
 
     def _frame(self, step: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,33 @@ from multiscale.dft.structures import Material
 from multiscale.errors import CalculationError
 from multiscale.md.properties import MDSettings, posterior_properties
 from multiscale.mlip.stage import load_model
+
+
+@contextmanager
+def _scratch(out: str, comm, files: dict[str, str]):
+    """A scratch folder beside ``out`` (visible to every rank, also across nodes) holding ``files`` (name ->
+    text, written by rank 0); removed afterwards, also on error."""
+    rank0 = comm is None or comm.rank == 0
+    tmp = Path(out).parent / f".{Path(out).name}.work"
+    if rank0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+    if comm is not None:
+        comm.barrier()
+    try:
+        yield tmp
+    finally:
+        if comm is not None:
+            comm.barrier()
+        if rank0:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _potential_files(art) -> dict[str, str]:
+    return {"snap.snapparam": art.attrs["snapparam"], "snap.snapcoeff": art.attrs["snapcoeff"]}
+
 
 UNITS = {"a0": "Angstrom", "E0": "eV/atom", "B": "GPa", "C11": "GPa", "C12": "GPa", "C44": "GPa",
          "vacancy_formation_energy": "eV", "surface_energy_100": "J/m^2", "surface_energy_110": "J/m^2",
@@ -26,21 +54,8 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
     model, element = load_model(potential)
     art = read_artifact(potential, "potential")
     rank0 = comm is None or comm.rank == 0
-    # a scratch folder beside the output (visible to every rank, also across nodes), removed afterwards
-    tmp = Path(out).parent / f".{Path(out).name}.work"
-    if rank0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
-    if comm is not None:
-        comm.barrier()
-    try:
+    with _scratch(out, comm, {"snap.snapparam": art.attrs["snapparam"]}) as tmp:
         mean, std, samples = posterior_properties(model, element, tmp / "snap.snapparam", mat, settings, tmp, comm)
-    finally:
-        if comm is not None:
-            comm.barrier()
-        if rank0:
-            shutil.rmtree(tmp, ignore_errors=True)
     if not rank0:
         return
     names = list(mean)
@@ -78,19 +93,11 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     props = read_artifact(properties, "properties")
     a0 = float(props["values"][list(props["names"]).index("a0")])
     rank0 = comm is None or comm.rank == 0
-    tmp = Path(out).parent / f".{Path(out).name}.work"
-    if rank0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
-        (tmp / "snap.snapcoeff").write_text(art.attrs["snapcoeff"])
-    if comm is not None:
-        comm.barrier()
-    pot = Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)
     st = model.settings
     sna = (f"{st.rcutfac} {st.rfac0} {st.twojmax} {st.element_radius} {st.element_weight} rmin0 0.0 "
            f"bzeroflag 1 quadraticflag 0 switchflag 1")
-    try:
+    with _scratch(out, comm, _potential_files(art)) as tmp:
+        pot = Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)
         bulk = bulk_stress(pot, mat, a0, spec, spec.strain, comm)
         run = SpecimenRun(spec, mat, a0, pot, sna, model, load_grader(potential), comm=comm,
                           grader_threshold=st.extrapolation_threshold)
@@ -108,22 +115,18 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
                 run.load(eps)
                 f = fields(run)
                 non = run.non_lattice(f["cna"])
+                grid_stress = cg.field(f["stress"])
                 sweep.append({"strain": eps, "non_lattice_interior": int(np.sum(non & interior_bulk)),
                               "non_lattice": int(np.sum(non)), "max_grade": float(f["grade"].max()),
                               "n_above": int(np.sum(f["grade"] > st.extrapolation_threshold)),
-                              "far_stress_xx": float(np.nanmean(cg.field(f["stress"])[cg.far_field(), 0])),
-                              "max_stress_xx": float(np.nanmax(cg.field(f["stress"])[:, 0])),
+                              "far_stress_xx": float(np.nanmean(grid_stress[cg.far_field(), 0])),
+                              "max_stress_xx": float(np.nanmax(grid_stress[:, 0])),
                               "energy": run.energy(), "cna": f["cna"].astype(int)})
             frames = run.monitor.frames
             flagged = run.monitor.flagged
             stops = run.stops
         finally:
             run.close()
-    finally:
-        if comm is not None:
-            comm.barrier()
-        if rank0:
-            shutil.rmtree(tmp, ignore_errors=True)
     if not rank0:
         return
     grid = {"centres": cg.centres,
@@ -191,22 +194,15 @@ def run_speed(potential: str, properties: str, material: dict[str, Any], baselin
     art = read_artifact(potential, "potential")
     _, element = load_model(potential)
     rank0 = comm is None or comm.rank == 0
-    tmp = Path(out).parent / f".{Path(out).name}.work"
-    if rank0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
-        (tmp / "snap.snapcoeff").write_text(art.attrs["snapcoeff"])
-    if comm is not None:
-        comm.barrier()
-    pots = [Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)]
-    if baseline:
-        pots.append(Potential(baseline["pair_style"], f"* * {_lammps_potential_path(baseline['file'])} {element}",
-                              f"{baseline['pair_style']} ({baseline['file']})"))
     atoms = mat.cubic_cell(a0).repeat(repeat)
     result = {"system": f"{len(atoms)}-atom {mat.lattice} {element} supercell, NVE from 300 K, {steps} steps",
               "ranks": 1 if comm is None else comm.size, "potentials": {}}
-    try:
+    with _scratch(out, comm, _potential_files(art)) as tmp:
+        pots = [Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)]
+        if baseline:
+            pots.append(Potential(baseline["pair_style"],
+                                  f"* * {_lammps_potential_path(baseline['file'])} {element}",
+                                  f"{baseline['pair_style']} ({baseline['file']})"))
         for pot in pots:
             lmp, _ = _setup(atoms, pot, comm)
             try:
@@ -217,11 +213,6 @@ def run_speed(potential: str, properties: str, material: dict[str, Any], baselin
             finally:
                 lmp.close()
             result["potentials"][pot.name] = {"wall_s": wall, "atom_steps_per_s": len(atoms) * steps / wall}
-    finally:
-        if comm is not None:
-            comm.barrier()
-        if rank0:
-            shutil.rmtree(tmp, ignore_errors=True)
     if rank0 and len(pots) > 1:
         speeds = [v["atom_steps_per_s"] for v in result["potentials"].values()]
         result["baseline_over_fitted"] = speeds[1] / speeds[0]
@@ -248,31 +239,18 @@ def run_thermal(potential: str, properties: str, material: dict[str, Any], md: d
     draws = model.sample_coefficients(int(th["posterior_samples"]), settings.seed + 1)
     head = model.snapcoeff(element).splitlines()[:3]
     rank0 = comm is None or comm.rank == 0
-    tmp = Path(out).parent / f".{Path(out).name}.work"
-    files = [tmp / "mean.snapcoeff"] + [tmp / f"sample{i}.snapcoeff" for i in range(len(draws))]
-    if rank0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        (tmp / "snap.snapparam").write_text(art.attrs["snapparam"])
-        files[0].write_text(model.snapcoeff(element))
-        for path, coef in zip(files[1:], draws, strict=True):
-            path.write_text("\n".join(head + [f"{float(c)!r}" for c in coef]) + "\n")
-    if comm is not None:
-        comm.barrier()
+    texts = {"snap.snapparam": art.attrs["snapparam"], "mean.snapcoeff": model.snapcoeff(element)}
+    for i, coef in enumerate(draws):
+        texts[f"sample{i}.snapcoeff"] = "\n".join(head + [f"{float(c)!r}" for c in coef]) + "\n"
     results = []
-    try:
-        for path in files:
-            pot = Potential.snap(path, tmp / "snap.snapparam", element)
+    with _scratch(out, comm, texts) as tmp:
+        for name in [n for n in texts if n.endswith(".snapcoeff")]:
+            pot = Potential.snap(tmp / name, tmp / "snap.snapparam", element)
             try:
                 results.append(thermal_expansion(pot, mat, a0, settings, comm))
             except CalculationError:
-                if path == files[0]:
+                if name == "mean.snapcoeff":
                     raise
-    finally:
-        if comm is not None:
-            comm.barrier()
-        if rank0:
-            shutil.rmtree(tmp, ignore_errors=True)
     if not rank0:
         return
     mean, samples = results[0], results[1:]

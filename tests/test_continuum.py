@@ -157,3 +157,23 @@ def test_plate_two_ranks_match_serial(tmp_path, root):
         res[n] = np.array(json.loads(out.strip().splitlines()[-1]))
     assert np.isfinite(res[1]).all()
     np.testing.assert_allclose(res[2], res[1], rtol=1e-8, atol=1e-11)
+
+
+def test_unstable_md_stiffness_is_a_clear_error_and_unstable_draws_are_left_out(tmp_path):
+    from multiscale.artifacts import write_artifact
+    from multiscale.continuum.stage import stiffness_draws
+    from multiscale.errors import CalculationError
+
+    def props(values, samples):
+        path = tmp_path / f"md{len(samples)}{values[0]}.h5"
+        write_artifact(path, "properties", {"names": ["C11", "C12", "C44"], "values": values, "std": [1.0] * 3,
+                                            "units": ["GPa"] * 3, "notes": ["test"] * 3, "samples": samples},
+                       {"scale": "md", "settings": {}})
+        return str(path)
+
+    with pytest.raises(CalculationError, match="mechanically unstable"):
+        stiffness_draws(props([28.5, 94.6, 24.9], np.array([[28.5, 94.6, 24.9]])), np.eye(3))
+    mean, draws, left_out = stiffness_draws(props([108.0, 62.0, 32.0], np.array([[108, 62, 32], [60, 70, 30]])),
+                                            np.eye(3))
+    assert len(draws) == 1 and left_out == 1
+    np.testing.assert_allclose(mean, cubic_stiffness(108.0, 62.0, 32.0))

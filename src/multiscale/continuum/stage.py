@@ -17,7 +17,7 @@ from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.continuum.elasticity import ContinuumSettings, rotate_stiffness, solve_homogeneous
 from multiscale.continuum.plate import MeshSettings, PlateProblem, evaluate, kirsch_check, plate_mesh
 from multiscale.elastic import cubic_stiffness
-from multiscale.errors import ArtifactError
+from multiscale.errors import ArtifactError, CalculationError
 from multiscale.specimen import Kernel, Specimen
 
 VOIGT_NAMES = ("xx", "yy", "zz", "yz", "xz", "xy")
@@ -28,7 +28,7 @@ def property_dict(path: str) -> dict[str, tuple[float, float]]:
     return {str(n): (float(v), float(s)) for n, v, s in zip(art["names"], art["values"], art["std"], strict=True)}
 
 
-def stiffness_draws(path: str, rotation: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def stiffness_draws(path: str, rotation: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], int]:
     """Rotated Voigt stiffness of the posterior mean and of every posterior draw stored by the MD stage."""
     art = read_artifact(path, "properties")
     names = [str(n) for n in art["names"]]
@@ -36,10 +36,22 @@ def stiffness_draws(path: str, rotation: np.ndarray) -> tuple[np.ndarray, list[n
     if missing:
         raise ArtifactError(f"{path}: MD properties lack {missing}; rerun the md stage")
     idx = [names.index(k) for k in ("C11", "C12", "C44")]
-    mean = rotate_stiffness(cubic_stiffness(*art["values"][idx]), rotation)
+    c11, c12, c44 = art["values"][idx]
+    if not _stable(c11, c12, c44):
+        raise CalculationError(
+            f"{path}: the MD stiffness C11/C12/C44 = {c11:.1f}/{c12:.1f}/{c44:.1f} GPa is mechanically unstable "
+            f"(Born: C11 > |C12|, C11 + 2 C12 > 0, C44 > 0), so the continuum problem has no solution. Its origin "
+            f"is upstream: check the DFT elastic constants (k-point convergence) and the potential's fit")
+    mean = rotate_stiffness(cubic_stiffness(c11, c12, c44), rotation)
     samples = art.data.get("samples")
-    draws = [] if samples is None else [rotate_stiffness(cubic_stiffness(*row[idx]), rotation) for row in samples]
-    return mean, draws
+    rows = [] if samples is None else [row[idx] for row in samples]
+    # a posterior draw without a stable stiffness is left out of the ensemble, and counted
+    draws = [rotate_stiffness(cubic_stiffness(*row), rotation) for row in rows if _stable(*row)]
+    return mean, draws, len(rows) - len(draws)
+
+
+def _stable(c11: float, c12: float, c44: float) -> bool:
+    return c11 > abs(c12) and c11 + 2 * c12 > 0 and c44 > 0
 
 
 def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf: str, comm=None) -> None:
@@ -52,7 +64,7 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
     spec = Specimen.from_description(description, specimen_path)
     settings = ContinuumSettings.from_dict({k: v for k, v in continuum.items() if k != "mesh"})
     mesh_settings = MeshSettings.from_dict(continuum.get("mesh", {}))
-    c_mean, c_draws = stiffness_draws(md, spec.rotation())
+    c_mean, c_draws, n_unstable = stiffness_draws(md, spec.rotation())
 
     # homogeneous check: the specimen's uniaxial strain in a block (exact in P1) vs the MD periodic bulk cell
     strain = np.array([spec.strain, 0, 0, 0, 0, 0])
@@ -129,7 +141,7 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
         "mean_stress": mean_s, "std_displacement": std_u, "std_stress": std_s,
         "fields_3d_displacement": u3, "fields_3d_stress": s3,
     }, {"settings": continuum, "mesh": mesh_info, "xdmf": str(xdmf), "specimen": description, "kirsch": kirsch,
-        "ensemble": {"draws": len(c_draws)}}, inputs=[md, specimen_path],
+        "ensemble": {"draws": len(c_draws), "unstable_draws_left_out": n_unstable}}, inputs=[md, specimen_path],
         config={"continuum": continuum})
 
 

@@ -11,11 +11,12 @@ STUDY ?=
 PROFILE ?= workflow/profiles/local
 SNAKEMAKE = snakemake --workflow-profile $(PROFILE) --cores $(CORES) $(if $(STUDY),--configfile $(STUDY))
 
-.PHONY: setup run dry-run test test-fast lint pins help
+.PHONY: setup run convergence dry-run test test-fast lint pins help
 
 help:
 	@echo "make run          set up if needed, run the default study (STUDY=config/studies/X.yaml for another)"
 	@echo "make test         set up if needed, run the whole test suite"
+	@echo "make convergence  the DFT convergence study only (results/<study>/dft/convergence.md)"
 	@echo "make dry-run      show the DAG's jobs without running them"
 	@echo "make lint         ruff + snakemake --lint"
 	@echo "make pins         re-resolve envs/requirements.in into envs/requirements.txt"
@@ -25,6 +26,9 @@ setup:
 
 run: setup
 	$(SNAKEMAKE)
+
+convergence: setup
+	$(SNAKEMAKE) convergence
 
 dry-run: setup
 	$(SNAKEMAKE) -n

@@ -56,3 +56,13 @@ def test_dataclass_defaults_match_schema():
             if f.name in defaults[section] and f.name not in ("configurations", "cache_dir"):
                 assert getattr(obj, f.name) == defaults[section][f.name], f"{section}.{f.name}"
     assert set(load_schema()["properties"]) == set(defaults)
+
+
+def test_convergence_scan_must_reach_beyond_the_configured_setting(tmp_path, root):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("convergence:\n  kpt_density: [3.0, 4.0]\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(root / "config/config.yaml", bad)
+    msg = str(exc.value)
+    assert "convergence.kpt_density" in msg and "dft.kpt_density = 5.0" in msg and "Fix: add a larger value" in msg
+    assert str(bad) in msg

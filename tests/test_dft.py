@@ -133,3 +133,54 @@ def test_surface_and_vacancy_energies(tiny_dft, tmp_path):
     props = dict(zip(ref["names"], ref["values"], strict=True))
     assert 0.5 < props["surface_energy_100"] < 1.5  # J/m^2 (PBE literature ~0.9-1.0 for Al(100))
     assert 0.2 < props["vacancy_formation_energy"] < 1.5  # eV, 7-atom cell, unrelaxed
+
+
+def _conv_row(series, structure, n, energy, forces=None, stress=None, strain=None, **settings):
+    stress = np.zeros(6) if stress is None else stress
+    strain = np.zeros(6) if strain is None else strain
+    base = {"ecut": 350.0, "kpt_density": 5.0, "smearing": 0.1}
+    base.update(settings)
+    return {"series": series, "structure": structure, **base, "kpts": np.array([8, 8, 8]),
+            "strain_voigt": np.asarray(strain, float), "energy": energy, "stress": np.asarray(stress, float),
+            "wall_time": 1.0, "n_atoms": n, "forces": np.zeros((n, 3)) if forces is None else forces, "volume": 66.0}
+
+
+def test_convergence_errors_are_measured_against_the_tightest_setting():
+    """The table logic on synthetic numbers: errors vs the tightest value, tolerances, the configured row."""
+    from multiscale.dft.convergence import cells_table, elastic_table, remaining_error
+    from multiscale.elastic import cubic_stiffness
+
+    rows = []
+    offsets = {300.0: 0.004, 350.0: 0.0005, 450.0: 0.0}  # eV/atom of the rattled-minus-bulk energy
+    for param, values in (("ecut", offsets), ("kpt_density", {4.0: 0.002, 5.0: 0.0005, 6.0: 0.0})):
+        for v, off in values.items():
+            rows.append(_conv_row(param, "bulk", 4, -16.0 - 0.01 * v, **{param: v}))
+            f = np.full((4, 3), 0.1 + (0.05 if v in (300.0, 4.0) else 0.0))
+            rows.append(_conv_row(param, "rattled", 4, -15.6 + 4 * off - 0.01 * v, forces=f,
+                                  stress=np.full(6, 0.1 * off / 0.0005), **{param: v}))
+    table = cells_table(rows, {"ecut": 350.0, "kpt_density": 5.0}, {"energy": 1.0, "force": 0.02, "stress": 0.2})
+    by = {(r["parameter"], r["value"]): r for r in table}
+    assert by[("ecut", 300.0)]["energy_error"] == pytest.approx(4.0)
+    assert by[("ecut", 300.0)]["force_error"] == pytest.approx(0.05) and not by[("ecut", 300.0)]["passes"]
+    assert by[("ecut", 350.0)]["energy_error"] == pytest.approx(0.5) and by[("ecut", 350.0)]["passes"]
+    assert by[("ecut", 350.0)]["configured"] and by[("kpt_density", 5.0)]["configured"]
+    assert by[("kpt_density", 6.0)]["energy_error"] == 0.0
+
+    # elastic: exact linear stresses, so each fit returns the constants put in
+    consts = {("kpt_density", 8.0): (110, 60, 30), ("kpt_density", 10.0): (100, 60, 30),
+              ("kpt_density", 12.0): (101, 60, 30), ("smearing", 0.025): (100, 60, 33),
+              ("smearing", 0.05): (100, 60, 30), ("ecut", 450.0): (100, 60, 30), ("ecut", 550.0): (100, 61.2, 30)}
+    ref = {"kpt_density": 10.0, "smearing": 0.05, "ecut": 450.0}
+    el_rows = []
+    for (param, v), c in consts.items():
+        stiff = cubic_stiffness(*c)
+        for mode, e in (("zero", np.zeros(6)), ("xx", 0.01 * np.eye(6)[0]), ("xx", -0.01 * np.eye(6)[0]),
+                        ("yz", 0.01 * np.eye(6)[3]), ("yz", -0.01 * np.eye(6)[3])):
+            el_rows.append(_conv_row(param, mode, 1, 0.0, stress=stiff @ e, strain=e, **{**ref, param: v}))
+    etab = elastic_table(el_rows, ref)
+    rem = remaining_error(etab)
+    assert rem["C11"]["kpt_density"] == pytest.approx(0.01)  # 100 -> 101 at the next k-density
+    assert rem["C44"]["smearing"] == pytest.approx(0.1)  # 30 -> 33 at the smaller smearing
+    assert rem["C12"]["ecut"] == pytest.approx(0.02)
+    row8 = next(r for r in etab if r["parameter"] == "kpt_density" and r["value"] == 8.0)
+    assert row8["C"] == pytest.approx([110, 60, 30]) and row8["change"][0] == pytest.approx(10 / 110)

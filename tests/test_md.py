@@ -61,6 +61,33 @@ def test_plate_geometry_is_the_described_specimen():
     assert len(atoms) / (area * atoms.cell[2, 2]) == pytest.approx(4 / 4.05**3, rel=0.03)
 
 
+@pytest.mark.parametrize("orientation, removed", [([[1, 0, 0], [0, 1, 0], [0, 0, 1]], 0),
+                                                  ([[1, -1, 0], [1, 1, -2], [1, 1, 1]], 4)])
+def test_hole_cut_leaves_no_atom_below_the_minimum_coordination(orientation, removed):
+    from scipy.spatial import cKDTree
+
+    spec = Specimen(size=5.0, hole_radius=0.73, frame=0.6, thickness=1, orientation=orientation)
+    raw = build_plate(Specimen(**{**spec.__dict__, "min_coordination": 0}), Material(), 4.05)
+    clean = build_plate(spec, Material(), 4.05)
+    assert len(raw) - len(clean) == clean.info["removed_at_hole"] == removed  # [111]: 4 corner atoms go
+    pos, lz = clean.positions, clean.cell[2, 2]
+    images = np.concatenate([pos + [0.0, 0.0, k * lz] for k in (-1, 0, 1)])
+    coord = cKDTree(images).query_ball_point(pos, 0.5 * (1 + np.sqrt(2)) * 4.05 / np.sqrt(2) * 1.0,
+                                             return_length=True) - 1
+    hole = np.hypot(pos[:, 0], pos[:, 1]) < 1.5 * NM
+    assert coord[hole].min() >= spec.min_coordination
+    assert set(map(tuple, np.round(clean.positions, 6))) <= set(map(tuple, np.round(raw.positions, 6)))
+
+
+def test_a_collapsed_defect_relaxation_is_not_a_defect_energy():
+    from multiscale.md.properties import _kept_lattice
+
+    al = Material()
+    assert _kept_lattice(al, 4.05, 0.6, 0.1)  # a relaxed vacancy: neighbours move ~0.1 A
+    assert not _kept_lattice(al, 4.05, -31.0, 0.1)  # below the crystal's energy
+    assert not _kept_lattice(al, 4.05, 0.4, 1.2)  # an atom moved > a quarter of the neighbour distance
+
+
 def test_specimen_far_field_matches_the_periodic_bulk_stress(mendelev):
     """EAM plate with a hole under displacement control: far-field cells carry the homogeneous-strain stress
     of a periodic bulk cell (load-induced, i.e. minus the zero-load surface relaxation) within 3%. (At 10 nm

@@ -118,6 +118,17 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert read_artifact(res / "continuum/summary.h5", "continuum").json_attr("specimen") == \
         json.loads(spec.attrs["specimen"])  # the continuum solved the MD stage's specimen
     assert read_artifact(res / "dft/eos.h5", "eos").attrs["a0"] == pytest.approx(4.04, rel=0.01)
+    # the convergence study: table, figure, converged properties, and the summary reports them
+    conv = read_artifact(res / "dft/convergence.h5", "dft_convergence")
+    assert conv["cell_configured"].sum() == 2  # the configured setting appears in both scans
+    assert set(conv.json_attr("remaining")["C44"]) == {"kpt_density", "smearing", "ecut"}
+    converged = dict(zip(read_artifact(res / "dft/converged.h5", "properties")["names"],
+                         read_artifact(res / "dft/converged.h5", "properties")["values"], strict=True))
+    # one physics check across two methods at the same settings: B from the EOS = (C11 + 2 C12)/3 from stresses
+    assert converged["B"] == pytest.approx((converged["C11"] + 2 * converged["C12"]) / 3, rel=0.1)
+    assert (res / "dft/convergence.png").stat().st_size > 10_000
+    assert "Configured settings within the tolerances" in (res / "dft/convergence.md").read_text()
+    assert "## DFT convergence" in summary and "dft converged->dft training settings" in summary
     bench = (res / "benchmarks.md").read_text()
     assert all(re.search(rf"^\| {stage} \| \d+ \|", bench, re.M) for stage in ("dft", "mlip", "md", "continuum"))
     assert "workflow overhead (wall time minus critical path)" in bench
@@ -128,8 +139,8 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     victim.unlink()
     plan = job_counts(snakemake(workdir, "--configfile", tiny, "-n").stdout)
     assert plan == {"dft_single_point": 1, "dft_gather": 1, "dft_reference": 1, "mlip_descriptors": 2,
-                    "mlip_fit": 2, "mlip_validate": 1, "md_properties": 1, "md_specimen": 1, "md_thermal": 1,
-                    "md_speed": 1, "continuum_solve": 1,
+                    "dft_convergence": 1, "mlip_fit": 2, "mlip_validate": 1, "md_properties": 1, "md_specimen": 1,
+                    "md_thermal": 1, "md_speed": 1, "continuum_solve": 1,
                     "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
     snakemake(workdir, "--configfile", tiny)
     assert victim.exists()
@@ -221,6 +232,17 @@ def _run_until(workdir: Path, args: list[str], ready, sig: int, timeout: float =
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _training_entries(cache: Path) -> list[Path]:
+    import h5py
+
+    out = []
+    for p in cache.rglob("*.h5"):
+        with h5py.File(p, "r") as f:
+            if not str(f.attrs["name"]).startswith("convergence:"):
+                out.append(p)
+    return out
+
+
 @pytest.mark.slow
 def test_restart_after_kill_mid_dft_and_mid_md(tmp_path_factory):
     import signal
@@ -252,7 +274,8 @@ def test_restart_after_kill_mid_dft_and_mid_md(tmp_path_factory):
     snakemake(wd, *args)
     assert (wd / "results/tiny/summary.md").exists()
     assert {p: p.stat().st_mtime_ns for p in done} == done
-    assert len(list(cache.rglob("*.h5"))) == n_configs  # each configuration computed exactly once
+    # each training configuration computed exactly once (the rest of the cache is the convergence study)
+    assert len(_training_entries(cache)) == n_configs
     assert len(list((wd / "results/tiny/dft/calc").rglob("*.h5"))) == n_configs
     assert _all_artifacts_valid(wd / "results/tiny") >= 20
     assert not list((wd / "results").rglob(".*.tmp"))

@@ -15,8 +15,14 @@ from collections.abc import Callable
 
 # Parallelism comes from MPI ranks and Snakemake jobs; threaded BLAS under them oversubscribes the cores
 # (measured: a GPAW single point 6x slower with 2 BLAS threads per process on 2 cores).
+# Under mpiexec each rank gets one thread, whatever the caller set (Snakemake exports OMP_NUM_THREADS = the
+# rule's threads, which for an MPI rule count the ranks' cores).
+_ranks = int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1")))
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+    if _ranks > 1:
+        os.environ[_var] = "1"
+    else:
+        os.environ.setdefault(_var, "1")
 
 
 def _json(text: str) -> dict:
@@ -90,6 +96,18 @@ def dft_export(a):
     export_extxyz(a.dataset, a.out)
 
 
+def dft_convergence_run(a):
+    from multiscale.dft.convergence import run_part
+
+    run_part(a.part, a.material, a.dft, a.convergence, a.eos, a.out, txt=a.txt, comm=_gpaw_comm())
+
+
+def dft_convergence(a):
+    from multiscale.dft.convergence import assemble
+
+    assemble(a.cells, a.elastic, a.out, a.table, a.figure, a.properties, a.training)
+
+
 def mlip_descriptors(a):
     from multiscale.mlip.stage import compute_descriptors
 
@@ -146,7 +164,7 @@ def divergence_summary(a):
 
     write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary, a.validation,
                   specimen=a.specimen, thermal=a.thermal, speed=a.speed, figures=a.figures, atlas=a.atlas,
-                  dataset=a.dataset)
+                  dataset=a.dataset, converged=a.converged, convergence=a.convergence)
 
 
 def divergence_sweep(a):
@@ -185,6 +203,16 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--dataset", {"required": True}), ("--eos", {"required": True}), ("--out", {"required": True})]),
     ("dft", "export"): (dft_export, "export a dataset artifact to extxyz", [
         ("--dataset", {"required": True}), ("--out", {"required": True})]),
+    ("dft", "convergence-run"): (dft_convergence_run, "one part of the DFT convergence study (cached GPAW runs)", [
+        ("--part", {"choices": ["cells", "elastic"], "required": True}),
+        ("--material", {"type": _json, "required": True}), ("--dft", {"type": _json, "required": True}),
+        ("--convergence", {"type": _json, "required": True}), ("--eos", {"required": True}),
+        ("--txt", {"help": "GPAW text log"}), ("--out", {"required": True})]),
+    ("dft", "convergence"): (dft_convergence, "convergence table, figure and converged properties", [
+        ("--cells", {"required": True}), ("--elastic", {"required": True}), ("--training",
+                                                                               {"help": "training reference.h5"}),
+        ("--out", {"required": True}), ("--table", {"required": True}), ("--figure", {"required": True}),
+        ("--properties", {"required": True})]),
     ("mlip", "descriptors"): (mlip_descriptors, "SNAP design rows of a dataset (LAMMPS compute snap)", [
         ("--dataset", {"required": True}), ("--mlip", {"type": _json, "required": True}),
         ("--model", {"choices": ["linear", "quadratic"], "required": True}), ("--out", {"required": True})]),
@@ -221,6 +249,8 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--md", {"required": True}), ("--continuum", {"required": True}), ("--experiment", {}),
         ("--validation", {}), ("--specimen", {"required": True}), ("--thermal", {"required": True}),
         ("--speed", {"required": True}), ("--dataset", {"required": True}),
+        ("--converged", {"help": "properties at converged DFT settings"}),
+        ("--convergence", {"help": "the DFT convergence artifact"}),
         ("--atlas", {"type": _json, "default": {}, "help": "divergence settings (tolerances, GBT)"}),
         ("--figures", {"required": True}), ("--out", {"required": True}), ("--summary", {"required": True})]),
     ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [

@@ -81,6 +81,14 @@ def validate_config(config: Mapping[str, Any], sources: Sequence[str | Path] = (
         problems.append(f"key '{key}' = {err.instance!r}: {err.message}. Fix: {fix.strip()}")
     if problems:
         raise ConfigError(f"invalid study configuration in {where}:\n  - " + "\n  - ".join(problems))
+    if "convergence" in filled and "dft" in filled:
+        from multiscale.dft.calculator import DFTSettings
+        from multiscale.dft.convergence import ConvergenceSettings
+
+        try:
+            ConvergenceSettings.from_dict(filled["convergence"]).check(DFTSettings.from_dict(filled["dft"]))
+        except ConfigError as exc:
+            raise ConfigError(f"invalid study configuration in {where}: {exc}") from None
     return filled
 
 

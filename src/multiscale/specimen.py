@@ -39,6 +39,7 @@ class Specimen:
     kernel: float = 0.4                   # nm, Gaussian width of the coarse-graining
     plasticity_strains: list[float] = field(default_factory=list)  # strain sweep for the onset of plasticity
     max_iterations: int = 5000            # minimiser iterations per relaxation; beyond: kept, marked unconverged
+    min_coordination: int = 7             # hole atoms with fewer neighbours are removed (repeatedly) when cut
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> Specimen:
@@ -105,7 +106,7 @@ class Specimen:
             "boundary_conditions": {
                 "hole_axis_z": "periodic (plane strain, eps_zz = 0)",
                 "frame": f"atoms with |x| or |y| > {self.half_interior} nm displaced by u and held",
-                "hole": "traction free",
+                "hole": f"traction free; atoms with fewer than {self.min_coordination} neighbours removed at the cut",
                 "applied_displacement": "u = (eps * x, 0, 0)", "strain": self.strain},
             "grid": {"cell_nm": self.grid, "kernel_nm": self.kernel, "cells_per_edge": self.grid_centres()[1]},
             "settings": asdict(self),

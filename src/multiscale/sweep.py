@@ -65,6 +65,9 @@ def _check_key(schema: Mapping[str, Any], dotted: str, where: str) -> None:
                               f"('{part}' unknown; known here: {', '.join(sorted(props)) or 'none'}). "
                               f"Fix: use a dotted path such as mlip.twojmax")
         node = props[part]
+    if dotted.split(".")[0] == "convergence":
+        raise ConfigError(f"invalid sweep in {where}: 'sweep.{dotted}' cannot be swept: the convergence study "
+                          f"already scans its settings. Fix: list the values in {dotted} instead")
     if dotted.split(".")[0] in ("study", "sweep"):
         raise ConfigError(f"invalid sweep in {where}: 'sweep.{dotted}' cannot be swept")
 

@@ -93,3 +93,62 @@ rule dft_reference:
         f"{BENCH}/dft{{pt}}/reference.tsv"
     shell:
         "multiscale dft reference --dataset {input.dataset} --eos {input.eos} --out {output} > {log} 2>&1"
+
+
+# Convergence study (`snakemake convergence`; part of every study): the training settings' errors and the
+# elastic constants at converged settings. Two GPAW jobs through the shared cache, then one table.
+rule dft_convergence_run:
+    input:
+        eos=f"{RESULTS}/dft{{pt}}/eos.h5",
+    output:
+        f"{RESULTS}/dft{{pt}}/convergence/{{part}}.h5",
+    wildcard_constraints:
+        part="cells|elastic",
+    params:
+        material=section("dft", "material"),
+        dft=section("dft", "dft"),
+        convergence=section("dft", "convergence"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/dft{{pt}}/convergence/{{part}}.log",
+    benchmark:
+        f"{BENCH}/dft{{pt}}/convergence/{{part}}.tsv"
+    resources:
+        tasks=2,
+        mpi="mpiexec",
+    threads: 2
+    shell:
+        # threads count the ranks' cores: one BLAS thread per rank (GPAW imports numpy before our code runs)
+        "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 {resources.mpi} -n {resources.tasks} gpaw python -m multiscale "
+        "dft convergence-run --part {wildcards.part} "
+        "--material {params.material:q} --dft {params.dft:q} --convergence {params.convergence:q} "
+        "--eos {input.eos} --txt {log}.gpaw --out {output} > {log} 2>&1"
+
+
+rule dft_convergence:
+    input:
+        cells=f"{RESULTS}/dft{{pt}}/convergence/cells.h5",
+        elastic=f"{RESULTS}/dft{{pt}}/convergence/elastic.h5",
+        training=f"{RESULTS}/dft{{pt}}/reference.h5",
+    output:
+        h5=f"{RESULTS}/dft{{pt}}/convergence.h5",
+        table=f"{RESULTS}/dft{{pt}}/convergence.md",
+        figure=report(f"{RESULTS}/dft{{pt}}/convergence.png", caption="../report/convergence.rst",
+                      category="DFT convergence"),
+        properties=f"{RESULTS}/dft{{pt}}/converged.h5",
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/dft{{pt}}/convergence.log",
+    benchmark:
+        f"{BENCH}/dft{{pt}}/convergence.tsv"
+    shell:
+        "multiscale dft convergence --cells {input.cells} --elastic {input.elastic} --training {input.training} "
+        "--out {output.h5} --table {output.table} --figure {output.figure} --properties {output.properties} "
+        "> {log} 2>&1"
+
+
+rule convergence:
+    input:
+        [f"{RESULTS}/dft{p.tags['dft']}/convergence.md" for p in POINTS],

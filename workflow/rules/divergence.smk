@@ -4,6 +4,8 @@
 rule divergence_summary:
     input:
         dft=stage_path("dft", "divergence", "reference.h5"),
+        converged=stage_path("dft", "divergence", "converged.h5"),
+        convergence=stage_path("dft", "divergence", "convergence.h5"),
         dataset=stage_path("dft", "divergence", "dataset.h5"),
         potential=primary_potential("divergence"),
         validation=stage_path("mlip", "divergence", "validation.h5"),
@@ -34,7 +36,7 @@ rule divergence_summary:
     shell:
         "multiscale divergence summary --study {params.study} --dft {input.dft} --potential {input.potential} "
         "--md {input.md} --continuum {input.continuum} --validation {input.validation} {params.experiment} "
-        "--dataset {input.dataset} --atlas {params.atlas:q} --specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} --figures {output.figures} "
+        "--dataset {input.dataset} --converged {input.converged} --convergence {input.convergence} --atlas {params.atlas:q} --specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} --figures {output.figures} "
         "--out {output.h5} "
         "--summary {output.summary} > {log} 2>&1"
 

@@ -140,12 +140,10 @@ def calc_data(atoms: Atoms, result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compute_cached(atoms: Atoms, settings: DFTSettings, out: str | Path, *, inputs=(), txt: str | None = None,
-                   comm=None) -> bool:
-    """Write the ``dft_calc`` artifact of ``atoms`` to ``out``, from the cache if it holds the calculation.
-
-    Returns True if GPAW ran, False on a cache hit. Only rank 0 writes.
-    """
+def cached_single_point(atoms: Atoms, settings: DFTSettings, *, txt: str | None = None, comm=None
+                        ) -> tuple[Path, bool]:
+    """Make sure the cache holds the calculation of ``atoms`` at ``settings``; return its path and whether
+    GPAW ran. Only rank 0 writes; every rank gets the path."""
     key = cache_key(atoms, settings)
     cached = Path(settings.cache_dir) / key[:2] / f"{key}.h5"
     rank = 0 if comm is None else comm.rank
@@ -158,7 +156,19 @@ def compute_cached(atoms: Atoms, settings: DFTSettings, out: str | Path, *, inpu
                 "metadata": atoms.info.get("metadata", "{}"), "settings": settings.physics(), "cache_key": key,
                 "retries": result["retries"]}, config=settings.physics())
         ran = True
-    if rank == 0:
+    if comm is not None:
+        comm.barrier()
+    return cached, ran
+
+
+def compute_cached(atoms: Atoms, settings: DFTSettings, out: str | Path, *, inputs=(), txt: str | None = None,
+                   comm=None) -> bool:
+    """Write the ``dft_calc`` artifact of ``atoms`` to ``out``, from the cache if it holds the calculation.
+
+    Returns True if GPAW ran, False on a cache hit. Only rank 0 writes.
+    """
+    cached, ran = cached_single_point(atoms, settings, txt=txt, comm=comm)
+    if comm is None or comm.rank == 0:
         art = read_artifact(cached, "dft_calc")  # validates the cache entry too
         attrs = dict(art.attrs)
         attrs.update(name=atoms.info.get("name", ""), group=atoms.info.get("group", ""),

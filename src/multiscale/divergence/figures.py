@@ -95,10 +95,13 @@ def property_parity(rows: list[dict[str, Any]], path: Path) -> None:
     labels = [f"{r['transition']}: {r['quantity']}" for r in rows][::-1]
     vals = [100 * r["relative"] for r in rows][::-1]
     errs = [100 * r["relative_std"] if np.isfinite(r["relative_std"]) else 0.0 for r in rows][::-1]
-    ax.barh(labels, vals, xerr=errs, color=["tab:orange" if "experiment" in lab else "tab:blue" for lab in labels])
+    colours = ["tab:orange" if "experiment" in lab else "tab:green" if lab.startswith("dft converged") else "tab:blue"
+               for lab in labels]
+    ax.barh(labels, vals, xerr=errs, color=colours)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("(coarse - reference) / |reference| (%)")
-    ax.set_title("Properties: MLIP vs DFT (blue), simulation vs experiment (orange)")
+    ax.set_title("Properties: MLIP vs DFT (blue), DFT training vs converged settings (green),\n"
+                 "simulation vs experiment (orange)", fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

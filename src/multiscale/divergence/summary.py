@@ -39,7 +39,8 @@ def load_experiment(path: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def build_records(dft: str, potential: str, md: str, continuum: str, experiment: str | None,
-                  specimen: str | None = None, thermal: str | None = None) -> list[dict[str, Any]]:
+                  specimen: str | None = None, thermal: str | None = None,
+                  converged: str | None = None) -> list[dict[str, Any]]:
     recs: list[dict[str, Any]] = []
 
     def add(transition, quantity, fine, fine_std, coarse, coarse_std, units, relative=None):
@@ -69,8 +70,14 @@ def build_records(dft: str, potential: str, md: str, continuum: str, experiment:
     s_rmse = float(np.sqrt(np.mean(ds**2)))
     add("dft->mlip", "stress RMSE, held-out", s_rms, NAN, s_rmse, NAN, "GPa", s_rmse / s_rms)
 
-    # DFT -> MLIP on properties (MLIP evaluated in LAMMPS at 0 K by the MD stage)
+    # DFT at converged settings -> DFT at the training settings (what the potential can learn)
     dft_p, md_p = property_dict(dft), property_dict(md)
+    conv_p = property_dict(converged) if converged else {}
+    for name in PROPERTIES:
+        if name in conv_p and name in dft_p:
+            add("dft converged->dft training settings", name, *conv_p[name], *dft_p[name], UNITS.get(name, "GPa"))
+
+    # DFT -> MLIP on properties (MLIP evaluated in LAMMPS at 0 K by the MD stage)
     for name in PROPERTIES:
         if name in dft_p and name in md_p:
             add("dft->mlip", name, *dft_p[name], *md_p[name], UNITS.get(name, "GPa"))
@@ -104,7 +111,7 @@ def build_records(dft: str, potential: str, md: str, continuum: str, experiment:
     # simulation -> experiment
     if experiment:
         exp = load_experiment(experiment)
-        for scale_name, props in (("dft", dft_p), ("mlip", md_p)):
+        for scale_name, props in (("dft converged", conv_p), ("dft", dft_p), ("mlip", md_p)):
             for name in PROPERTIES:
                 key = name if name in exp else ("surface_energy_average" if name.startswith("surface_energy")
                                                 else None)
@@ -117,6 +124,31 @@ def build_records(dft: str, potential: str, md: str, continuum: str, experiment:
                 add("experiment->mlip", "thermal expansion coefficient", float(exp["thermal_expansion"]["value"]),
                     NAN, *th["alpha"], "1/K")
     return recs
+
+
+def _convergence_lines(convergence: str, converged: str, training: str) -> list[str]:
+    """The DFT convergence verdicts and the properties at converged settings beside the training values."""
+    conv = read_artifact(convergence, "dft_convergence")
+    verdict, tol = conv.json_attr("verdict"), conv.json_attr("tolerances")
+    cfg = conv.json_attr("configured")
+    bad = [f"{p} {v:g}" for p, v, ok, c in zip(conv["cell_parameter"], conv["cell_value"], conv["cell_passes"],
+                                              conv["cell_configured"], strict=True) if c and not ok]
+    yes = {True: "yes", False: "**no**"}
+    lines = ["## DFT convergence (`dft/convergence.md`, `dft/convergence.png`)", "",
+             f"- Training settings (ecut {cfg['ecut']:g} eV, k-density {cfg['kpt_density']:g}/A^-1) within "
+             f"{tol['energy']:g} meV/atom, {tol['force']:g} eV/A, {tol['stress']:g} GPa of the tightest scanned "
+             f"settings: {yes[verdict['cells_converged']]}" + (f" (fails at {', '.join(bad)})" if bad else ""),
+             f"- Elastic constants at the reference settings converged within {100 * tol['elastic']:g}%: "
+             f"{yes[verdict['elastic_converged']]}", "",
+             "| property | training settings | converged settings | training - converged | how (converged) |",
+             "|---|---|---|---|---|"]
+    train = property_dict(training)
+    art = read_artifact(converged, "properties")
+    for n, v, sd, u, note in zip(art["names"], art["values"], art["std"], art["units"], art["notes"], strict=True):
+        t = train.get(n, (NAN, NAN))[0]
+        lines.append(f"| {n} ({u}) | {_fmt(t)} | {_pm(v, sd)} | {_fmt(t - v)} ({_fmt(100 * (t - v) / abs(v), 2)}%) "
+                     f"| {note} |")
+    return lines + [""]
 
 
 def _fmt(x: float, nd: int = 4) -> str:
@@ -132,12 +164,14 @@ def _pm(v: float, s: float) -> str:
 def write_summary(study: str, dft: str, potential: str, md: str, continuum: str, experiment: str | None,
                   out_h5: str, out_md: str, validation: str | None = None, specimen: str | None = None,
                   thermal: str | None = None, speed: str | None = None, figures: str | None = None,
-                  atlas: dict[str, Any] | None = None, dataset: str | None = None) -> None:
+                  atlas: dict[str, Any] | None = None, dataset: str | None = None, converged: str | None = None,
+                  convergence: str | None = None) -> None:
     if figures:
         Path(figures).mkdir(parents=True, exist_ok=True)
-    recs = build_records(dft, potential, md, continuum, experiment, specimen, thermal)
+    recs = build_records(dft, potential, md, continuum, experiment, specimen, thermal, converged)
     cols = {k: [r[k] for r in recs] for k in recs[0]}
-    inputs = [p for p in (dft, potential, md, continuum, experiment, validation, specimen, thermal, speed) if p]
+    inputs = [p for p in (dft, potential, md, continuum, experiment, validation, specimen, thermal, speed, converged,
+                          convergence) if p]
     atlas_data, atlas_attrs, atlas_lines = {}, {}, []
     if specimen and validation and dataset:
         atlas_data, atlas_attrs, atlas_lines = build_atlas(dft, dataset, potential, validation, md, specimen, continuum,
@@ -161,6 +195,8 @@ def write_summary(study: str, dft: str, potential: str, md: str, continuum: str,
               f"{hyper['alpha']:.4g}, lambda = {hyper['lambda']:.4g}",
               f"- MD: {read_artifact(md, 'properties')['notes'][0]}",
               f"- Continuum: {cont.json_attr('mesh')}", ""]
+    if convergence and converged:
+        lines += _convergence_lines(convergence, converged, dft)
     lines += ["## MLIP vs DFT, per split", "",
               "| split | configs | energy RMSE (meV/atom) | force RMSE (eV/A) | force MAE (eV/A) | stress RMSE (GPa) |",
               "|---|---|---|---|---|---|"]
@@ -311,7 +347,7 @@ def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str
             fg.shap_summary(mlip_exp, "DFT -> MLIP: force error per atom (out-of-sample)", "eV/Å",
                             fig_dir / "shap_mlip.png")
         prop_rows = [{**r, "relative_std": r["coarse_std"] / abs(r["fine"]) if abs(r["fine"]) > 0 else NAN}
-                     for r in recs if r["transition"].startswith(("dft->mlip", "experiment")) and
+                     for r in recs if r["transition"].startswith(("dft->mlip", "dft converged", "experiment")) and
                      "RMSE" not in r["quantity"] and math.isfinite(r["relative"])]
         fg.property_parity(prop_rows, fig_dir / "properties_parity.png")
         split = np.array(pot["split"], dtype=object)

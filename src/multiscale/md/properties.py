@@ -134,33 +134,47 @@ def properties(pot: Potential, material: Material, settings: MDSettings, comm=No
     return out
 
 
-def _relaxed_energy(atoms: Atoms, pot: Potential, settings: MDSettings, comm=None) -> float:
-    """Energy (eV) after relaxing positions at fixed cell."""
+def _relaxed_energy(atoms: Atoms, pot: Potential, settings: MDSettings, comm=None) -> tuple[float, float]:
+    """Energy (eV) after relaxing positions at fixed cell, and the largest displacement (Angstrom) it took."""
     lmp, _ = _setup(atoms, pot, comm)
     try:
-        _commands(lmp, f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
-        return float(lmp.get_thermo("pe"))
+        _commands(lmp, "compute disp all displace/atom\ncompute dmax all reduce max c_disp[4]\n"
+                       f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
+        return float(lmp.get_thermo("pe")), float(lmp.extract_compute("dmax", 0, 0))
     finally:
         lmp.close()
 
 
+def _kept_lattice(material: Material, a0: float, energy_excess: float, max_disp: float) -> bool:
+    """A defect relaxation that moved an atom by more than a quarter of the nearest-neighbour distance, or
+    lowered the energy below the perfect crystal's, left the lattice: the potential collapsed (an extrapolation,
+    not a defect energy)."""
+    nn = a0 / np.sqrt(2) if material.lattice == "fcc" else a0 * np.sqrt(3) / 2
+    return bool(energy_excess > 0 and max_disp < 0.25 * nn)
+
+
 def vacancy_energy(pot: Potential, material: Material, a0: float, e0: float, settings: MDSettings,
                    comm=None) -> float:
-    """Relaxed vacancy formation energy (eV) at constant volume: E(N-1) - (N-1) e0, e0 the bulk energy/atom."""
+    """Relaxed vacancy formation energy (eV) at constant volume: E(N-1) - (N-1) e0, e0 the bulk energy/atom.
+    NaN if the relaxation collapsed (see :func:`_kept_lattice`)."""
     atoms = material.cubic_cell(a0).repeat(settings.vacancy_supercell)
     del atoms[0]
-    return _relaxed_energy(atoms, pot, settings, comm) - len(atoms) * e0
+    e, disp = _relaxed_energy(atoms, pot, settings, comm)
+    ef = e - len(atoms) * e0
+    return ef if _kept_lattice(material, a0, ef, disp) else float("nan")
 
 
 def surface_energy(pot: Potential, material: Material, a0: float, e0: float, facet: str, settings: MDSettings,
                    comm=None) -> float:
-    """Relaxed surface energy (J/m^2) of a 1x1 slab (the DFT stage's builder), both faces free."""
+    """Relaxed surface energy (J/m^2) of a 1x1 slab (the DFT stage's builder), both faces free; NaN if the
+    relaxation collapsed."""
     from multiscale.dft.structures import slab
 
     atoms = slab(material, facet, int(settings.surface["layers"]), float(settings.surface["vacuum"]), a0)
     area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
-    e = _relaxed_energy(atoms, pot, settings, comm)
-    return (e - len(atoms) * e0) / (2 * area) * EV_PER_A2_TO_J_PER_M2
+    e, disp = _relaxed_energy(atoms, pot, settings, comm)
+    excess = e - len(atoms) * e0
+    return excess / (2 * area) * EV_PER_A2_TO_J_PER_M2 if _kept_lattice(material, a0, excess, disp) else float("nan")
 
 
 def thermal_expansion(pot: Potential, material: Material, a0: float, settings: MDSettings,
@@ -203,6 +217,7 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
                          workdir: str | Path, comm=None
                          ) -> tuple[dict[str, float], dict[str, float], list[dict]]:
     """Properties with the posterior-mean potential, plus the std over ``posterior_samples`` coefficient draws.
+    A defect relaxation that collapsed gives NaN (for that draw, or for the mean potential) and is left out.
 
     ``workdir`` must be visible to every rank of ``comm``; rank 0 writes the coefficient files there.
     """
@@ -223,5 +238,9 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
             samples.append(properties(Potential.snap(path, snapparam, element), material, settings, comm))
         except CalculationError:
             continue  # a draw without a stable lattice is left out of the spread (and counted)
-    std = {k: float(np.std([s[k] for s in samples], ddof=1)) if len(samples) > 1 else float("nan") for k in mean}
+    std = {}
+    for k in mean:
+        vals = np.array([s[k] for s in samples], float)
+        ok = vals[np.isfinite(vals)]
+        std[k] = float(np.std(ok, ddof=1)) if len(ok) > 1 else float("nan")
     return mean, std, samples

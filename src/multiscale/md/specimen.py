@@ -50,6 +50,33 @@ def build_plate(spec: Specimen, material: Material, a0: float) -> Atoms:
     plate = atoms[keep]
     plate.set_pbc((False, False, True))
     plate.set_cell([2 * half + 20.0, 2 * half + 20.0, cell[2]])
+    return _clean_hole(plate, spec, material, a0)
+
+
+def _clean_hole(plate: Atoms, spec: Specimen, material: Material, a0: float) -> Atoms:
+    """Remove, repeatedly, atoms at the hole with fewer than ``spec.min_coordination`` neighbours.
+
+    A circular cut through a crystal leaves a few corner atoms with 3-6 neighbours, fewer than on any low-index
+    surface (fcc: 7 on (110), 8 on (100), 9 on (111)); such atoms would not survive at a real surface, and no
+    potential is trained on them. The removed count is part of the specimen description."""
+    from scipy.spatial import cKDTree
+
+    first, second = _shells(material, a0)
+    near = np.hypot(plate.positions[:, 0], plate.positions[:, 1]) < spec.hole_radius * NM + 2 * second
+    lz = plate.cell[2, 2]
+    removed = 0
+    while True:
+        pos = plate.positions
+        images = np.concatenate([pos + [0.0, 0.0, k * lz] for k in (-1, 0, 1)])  # periodic along the hole axis
+        counts = cKDTree(images).query_ball_point(pos[near], (first + second) / 2, return_length=True) - 1
+        coord = np.full(len(plate), 99)
+        coord[near] = counts
+        drop = near & (coord < spec.min_coordination)
+        if not drop.any():
+            break
+        removed += int(drop.sum())
+        plate, near = plate[~drop], near[~drop]
+    plate.info["removed_at_hole"] = removed
     return plate
 
 
@@ -220,6 +247,10 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
             its = int(self.lmp.get_thermo("step")) - step0
             done += its
             self._frame(done)
+            fmax = float(self.lmp.get_thermo("fmax"))  # collective: every rank asks
+            if self.comm is None or self.comm.rank == 0:  # progress in the job's log
+                print(f"specimen strain {strain:.4g}: {done} iterations, fmax {fmax:.3g} eV/A, max grade "
+                      f"{self.monitor.frames[-1]['max_grade']:.3g}", flush=True)
             if its < self.segment:  # the minimiser stopped by itself: force tolerance or a failed line search
                 break
         fmax = float(self.lmp.get_thermo("fmax"))
@@ -228,8 +259,11 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
         return done
 
     def _frame(self, step: int) -> None:
+        """Monitor the atoms that move: the frame is a held boundary condition (its outer edges and corners are
+        artificial surfaces no potential is trained on, and they never relax)."""
         std, grade = self.uncertainty()
-        self.monitor.record(step, std, grade, self.strain)
+        free = ~self.frame_mask()
+        self.monitor.record(step, std[free], grade[free], self.strain)
 
 
 def _shells(material: Material, a0: float) -> tuple[float, float]:

@@ -59,7 +59,17 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
     if not rank0:
         return
     names = list(mean)
-    post = f"std over {len(samples)} of {settings.posterior_samples} posterior draws"
+    values = dict(mean)
+    post = {}
+    for k in names:
+        ok = [s[k] for s in samples if np.isfinite(s[k])]
+        post[k] = f"std over {len(ok)} of {settings.posterior_samples} posterior draws"
+        if len(ok) < len(samples):
+            post[k] += (f" ({len(samples) - len(ok)} relaxations collapsed: an atom moved > 1/4 of the nearest-"
+                        f"neighbour distance or the energy fell below the crystal's; left out)")
+        if not np.isfinite(mean[k]) and ok:
+            values[k] = float(np.mean(ok))
+            post[k] += "; the posterior-mean potential collapsed too: value = mean over the stable draws"
     sf = settings.surface
     how = {"vacancy_formation_energy": f"relaxed at constant volume, {settings.vacancy_supercell}^3 cubic supercell "
                                        f"({4 * settings.vacancy_supercell**3 if mat.lattice == 'fcc' else '-'} "
@@ -67,12 +77,18 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
     for f in sf["facets"]:
         how[f"surface_energy_{f}"] = f"relaxed 1x1 slab, {sf['layers']} layers, {sf['vacuum']} A vacuum each side"
     notes = [f"LAMMPS 0 K, {how.get(k, f'{settings.supercell}^3 cubic supercell, +/-{settings.strain} strains')}; "
-             f"{post}" for k in mean]
+             f"{post[k]}" for k in mean]
     write_artifact(out, "properties", {
-        "names": names, "values": [mean[k] for k in names], "std": [std[k] for k in names],
+        "names": names, "values": [values[k] for k in names], "std": [std[k] for k in names],
         "units": [UNITS.get(k, "GPa") for k in names], "notes": notes,
         "samples": np.array([[s[k] for k in names] for s in samples]).reshape(len(samples), len(names)),
     }, {"scale": "md", "settings": {"md": md}}, inputs=[potential], config={"md": md, "material": material})
+
+
+def _described(spec, a0: float, mat: Material, removed: int) -> dict[str, Any]:
+    desc = spec.description(a0, mat.element, mat.lattice)
+    desc["geometry"]["atoms_removed_at_hole"] = removed
+    return desc
 
 
 def run_specimen(potential: str, properties: str, material: dict[str, Any], md: dict[str, Any],
@@ -117,14 +133,15 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
                 non = run.non_lattice(f["cna"])
                 grid_stress = cg.field(f["stress"])
                 sweep.append({"strain": eps, "non_lattice_interior": int(np.sum(non & interior_bulk)),
-                              "non_lattice": int(np.sum(non)), "max_grade": float(f["grade"].max()),
-                              "n_above": int(np.sum(f["grade"] > st.extrapolation_threshold)),
+                              "non_lattice": int(np.sum(non)), "max_grade": float(f["grade"][~frame].max()),
+                              "n_above": int(np.sum(f["grade"][~frame] > st.extrapolation_threshold)),
                               "far_stress_xx": float(np.nanmean(grid_stress[cg.far_field(), 0])),
                               "max_stress_xx": float(np.nanmax(grid_stress[:, 0])),
                               "energy": run.energy(), "cna": f["cna"].astype(int)})
             frames = run.monitor.frames
             flagged = run.monitor.flagged
             stops = run.stops
+            removed = int(run.atoms.info.get("removed_at_hole", 0))
         finally:
             run.close()
     if not rank0:
@@ -171,7 +188,7 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     data["monitor_step"] = data["monitor_step"].astype(int)
     data["monitor_n_above"] = data["monitor_n_above"].astype(int)
     write_artifact(out, "md_specimen", data, {
-        "specimen": json.dumps(spec.description(a0, mat.element, mat.lattice)), "flagged": bool(flagged),
+        "specimen": json.dumps(_described(spec, a0, mat, removed)), "flagged": bool(flagged),
         "bulk_stress": json.dumps(bulk.tolist()), "far_field": json.dumps(far_info),
         "plasticity": json.dumps(plasticity), "potential": pot.name, "relaxations": json.dumps(stops),
         "settings": json.dumps({"md": md, "specimen": specimen})},

@@ -1,0 +1,422 @@
+"""DFT convergence study: are the configured settings converged, and what do converged settings give?
+
+Two parts, each one workflow job (every calculation goes through the shared cache, so nothing is paid twice):
+
+``cells``
+    Energy, forces and stress of the bulk conventional cell and one rattled copy, scanning the plane-wave
+    cutoff and the k-point density one at a time around the *configured* (training) settings. The error of a
+    setting is its difference from the tightest value of its scan; the configured settings must meet the
+    tolerances of ``convergence.tolerances``. The energy checked is the energy per atom of the rattled cell
+    relative to the bulk cell at the same settings (what a potential learns: a constant shift per atom is
+    absorbed by the potential's per-atom constant); the absolute energy per atom is reported beside it.
+``elastic``
+    The 1-atom primitive cell (cheap, so k-points can be dense): an equation of state at the *reference*
+    settings of ``convergence.elastic.reference`` (a0, B), then C11, C12, C44 from +/- strains at the reference
+    settings and with the k-density, smearing and cutoff changed one at a time. The remaining convergence
+    error of each constant is its change to the next tighter value of each scan (higher k-density, smaller
+    smearing, higher cutoff); it must stay within ``tolerances.elastic``.
+
+:func:`assemble` turns the two parts into the ``dft_convergence`` artifact, a markdown table, a figure and a
+``properties`` artifact of the converged values (scale ``dft-converged``) that the atlas compares with the
+training-settings values and with experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+
+from multiscale.artifacts import read_artifact, write_artifact
+from multiscale.atomsio import structure_arrays
+from multiscale.dft.calculator import DFTSettings, cached_single_point, kpoints_for
+from multiscale.dft.structures import Material
+from multiscale.elastic import deform_cell, fit_cubic_elastic, fit_eos, lattice_from_volume
+from multiscale.errors import ConfigError
+
+PARTS = ("cells", "elastic")
+CELL_PARAMS = ("ecut", "kpt_density")
+ELASTIC_PARAMS = ("kpt_density", "smearing", "ecut")
+# which direction is "tighter" for each parameter
+TIGHTER = {"ecut": 1, "kpt_density": 1, "smearing": -1}
+CONSTANTS = ("C11", "C12", "C44")
+
+
+@dataclass
+class ConvergenceSettings:
+    tolerances: dict[str, float] = field(default_factory=lambda: {
+        "energy": 1.0, "force": 0.02, "stress": 0.2, "elastic": 0.03})  # meV/atom, eV/A, GPa, relative
+    ecut: list[float] = field(default_factory=lambda: [250.0, 300.0, 350.0, 450.0, 550.0])
+    kpt_density: list[float] = field(default_factory=lambda: [3.0, 4.0, 5.0, 6.0, 7.0])
+    rattle: float = 0.08
+    seed: int = 11
+    elastic: dict[str, Any] = field(default_factory=lambda: {
+        "reference": {"kpt_density": 10.0, "smearing": 0.05, "ecut": 450.0},
+        "kpt_density": [6.0, 8.0, 10.0, 12.0], "smearing": [0.025, 0.05, 0.1], "ecut": [350.0, 450.0, 550.0],
+        "strain": 0.01, "eos_points": 7, "eos_max_strain": 0.02})
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ConvergenceSettings:
+        return cls(**d)
+
+    def check(self, dft: DFTSettings, where: str = "convergence") -> None:
+        """Every scan must reach beyond the setting it judges, or the error estimate is meaningless."""
+        for param in CELL_PARAMS:
+            configured = getattr(dft, param)
+            if not any(_tighter(param, v, configured) for v in getattr(self, param)):
+                raise ConfigError(f"{where}.{param}: the scan {getattr(self, param)} has no value tighter than the "
+                                  f"configured dft.{param} = {configured}, so its error cannot be estimated. Fix: add "
+                                  f"a larger value to {where}.{param}")
+        ref = self.elastic["reference"]
+        for param in ELASTIC_PARAMS:
+            if not any(_tighter(param, v, ref[param]) for v in self.elastic[param]):
+                raise ConfigError(f"{where}.elastic.{param}: the scan {self.elastic[param]} has no value tighter than "
+                                  f"the reference {ref[param]}. Fix: add a "
+                                  f"{'smaller' if TIGHTER[param] < 0 else 'larger'} value to {where}.elastic.{param}")
+
+
+def _tighter(param: str, value: float, than: float) -> bool:
+    return (value - than) * TIGHTER[param] > 1e-12
+
+
+def scan(values: list[float], centre: float, param: str) -> list[float]:
+    """The scan's values plus the centre, from the loosest to the tightest."""
+    return sorted({float(v) for v in values} | {float(centre)}, key=lambda v: v * TIGHTER[param])
+
+
+def primitive_cell(material: Material, a: float) -> Atoms:
+    return bulk(material.element, material.lattice, a=a)
+
+
+def cells_structures(material: Material, a0: float, conv: ConvergenceSettings) -> dict[str, Atoms]:
+    """The bulk conventional cell at the DFT lattice constant and one rattled copy (seeded)."""
+    bulk_cell = material.cubic_cell(a0)
+    rattled = bulk_cell.copy()
+    rattled.positions += np.random.default_rng(conv.seed).normal(0.0, conv.rattle, rattled.positions.shape)
+    return {"bulk": bulk_cell, "rattled": rattled}
+
+
+def elastic_strains(amplitude: float) -> list[tuple[str, np.ndarray]]:
+    """Unstrained, +/- normal (xx) and +/- shear (yz): C11 and C12 from the first, C44 from the second."""
+    out = [("zero", np.zeros(6))]
+    for mode, index in (("xx", 0), ("yz", 3)):
+        for sign in (1, -1):
+            e = np.zeros(6)
+            e[index] = sign * amplitude
+            out.append((mode, e))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ running
+def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, out: str, *, txt: str | None = None,
+             comm=None) -> None:
+    """Compute one part of the study (through the cache) and write its ``dft_convergence_runs`` artifact."""
+    if part not in PARTS:
+        raise ValueError(f"convergence part '{part}': use one of {PARTS}")
+    mat = Material.from_dict(material)
+    base = DFTSettings.from_dict(dft)
+    conv = ConvergenceSettings.from_dict(convergence)
+    conv.check(base)
+    a0 = float(read_artifact(eos, "eos").attrs["a0"])
+    rows: list[dict[str, Any]] = []
+
+    def calc(atoms: Atoms, settings: DFTSettings, series: str, structure: str, strain=None) -> None:
+        strain = np.zeros(6) if strain is None else strain
+        atoms = atoms.copy()
+        atoms.info["name"] = f"convergence:{series}:{structure}"
+        path, _ = cached_single_point(atoms, settings, txt=txt, comm=comm)
+        art = read_artifact(path, "dft_calc")
+        rows.append({"atoms": atoms, "series": series, "structure": structure, "ecut": settings.ecut,
+                     "kpt_density": settings.kpt_density, "smearing": settings.smearing,
+                     "kpts": kpoints_for(atoms, settings), "strain_voigt": np.asarray(strain, float),
+                     "energy": float(art["energy"][0]), "forces": art["forces"], "stress": art["stress"][0],
+                     "scf_iterations": int(art["scf_iterations"][0]), "wall_time": float(art["wall_time"][0])})
+
+    if part == "cells":
+        structures = cells_structures(mat, a0, conv)
+        for param in CELL_PARAMS:
+            for value in scan(getattr(conv, param), getattr(base, param), param):
+                settings = replace(base, **{param: value})
+                for label, atoms in structures.items():
+                    calc(atoms, settings, param, label)
+        reference = base.physics()
+    else:
+        el = conv.elastic
+        ref = replace(base, **{k: float(v) for k, v in el["reference"].items()})
+        for s in np.linspace(-el["eos_max_strain"], el["eos_max_strain"], int(el["eos_points"])):
+            calc(primitive_cell(mat, a0 * (1 + s)), ref, "eos", f"a={a0 * (1 + s):.5f}")
+        a_ref = _eos_fit([r for r in rows if r["series"] == "eos"], mat)["a0"]
+        for param in ELASTIC_PARAMS:
+            for value in scan(el[param], el["reference"][param], param):
+                settings = replace(ref, **{param: value})
+                for mode, e in elastic_strains(float(el["strain"])):
+                    atoms = primitive_cell(mat, a_ref)
+                    atoms.set_cell(deform_cell(atoms.cell[:], e), scale_atoms=True)
+                    calc(atoms, settings, param, mode, e)
+        reference = ref.physics()
+    if comm is not None and comm.rank != 0:
+        return
+    images = [r["atoms"] for r in rows]
+    data = structure_arrays(images)
+    for key in ("series", "structure", "ecut", "kpt_density", "smearing", "kpts", "strain_voigt", "energy",
+                "stress", "scf_iterations", "wall_time"):
+        data[key] = [r[key] for r in rows]
+    data["forces"] = np.concatenate([r["forces"] for r in rows])
+    write_artifact(out, "dft_convergence_runs", data,
+                   {"part": part, "settings": base.physics(), "reference": reference, "material": material,
+                    "convergence": convergence}, inputs=[eos], config={"dft": dft, "convergence": convergence})
+
+
+def _eos_fit(rows: list[dict[str, Any]], mat: Material) -> dict[str, float]:
+    n = len(rows[0]["atoms"])
+    vols = np.array([r["atoms"].get_volume() / n for r in rows])
+    ens = np.array([r["energy"] / n for r in rows])
+    fit = fit_eos(vols, ens)
+    a0 = lattice_from_volume(fit.v0, mat.atoms_per_cubic_cell)
+    return {"a0": a0, "a0_std": a0 / 3 * fit.v0_std / fit.v0, "B": fit.b0, "B_std": fit.b0_std, "V0": fit.v0}
+
+
+# ----------------------------------------------------------------------------------------------- analysis
+def _runs(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    art = read_artifact(path, "dft_convergence_runs")
+    ends = np.cumsum(art["n_atoms"])
+    rows = []
+    for i, end in enumerate(ends):
+        n = int(art["n_atoms"][i])
+        rows.append({k: art[k][i] for k in ("series", "structure", "ecut", "kpt_density", "smearing", "kpts",
+                                             "strain_voigt", "energy", "stress", "wall_time", "n_atoms")}
+                    | {"forces": art["forces"][end - n:end], "volume": abs(np.linalg.det(art["cell"][i]))})
+        rows[-1]["series"], rows[-1]["structure"] = str(rows[-1]["series"]), str(rows[-1]["structure"])
+    return rows, dict(art.attrs)
+
+
+def cells_table(rows: list[dict[str, Any]], configured: dict[str, Any], tol: dict[str, float]) -> list[dict]:
+    """Errors of every scanned setting against the tightest value of its scan."""
+    table = []
+    for param in CELL_PARAMS:
+        series = [r for r in rows if r["series"] == param]
+        values = scan([r[param] for r in series], configured[param], param)
+        by = {(float(r[param]), r["structure"]): r for r in series}
+        tight = values[-1]
+
+        def e_rel(v, by=by):
+            b, r = by[(v, "bulk")], by[(v, "rattled")]
+            return r["energy"] / r["n_atoms"] - b["energy"] / b["n_atoms"]
+
+        for v in values:
+            b, r = by[(v, "bulk")], by[(v, "rattled")]
+            row = {"parameter": param, "value": v, "kpts": b["kpts"], "rattled_kpts": r["kpts"],
+                   "energy_error": 1000 * abs(e_rel(v) - e_rel(tight)),
+                   "energy_abs_error": 1000 * abs(b["energy"] / b["n_atoms"] - by[(tight, "bulk")]["energy"]
+                                                  / by[(tight, "bulk")]["n_atoms"]),
+                   "force_error": float(np.max(np.abs(r["forces"] - by[(tight, "rattled")]["forces"]))),
+                   "stress_error": float(max(np.max(np.abs(x["stress"] - by[(tight, x["structure"])]["stress"]))
+                                             for x in (b, r))),
+                   "wall_time": float(b["wall_time"] + r["wall_time"]),
+                   "configured": math.isclose(v, configured[param]), "tightest": v == tight}
+            row["passes"] = bool(row["energy_error"] <= tol["energy"] and row["force_error"] <= tol["force"]
+                                 and row["stress_error"] <= tol["stress"])
+            table.append(row)
+    return table
+
+
+def elastic_table(rows: list[dict[str, Any]], reference: dict[str, Any]) -> list[dict]:
+    """C11, C12, C44 at every scanned setting; change to the next tighter value of the same scan."""
+    table = []
+    for param in ELASTIC_PARAMS:
+        series = [r for r in rows if r["series"] == param]
+        values = scan([r[param] for r in series], reference[param], param)
+        fits = {}
+        for v in values:
+            pts = [r for r in series if math.isclose(float(r[param]), v)]
+            c = fit_cubic_elastic(np.array([p["strain_voigt"] for p in pts]), np.array([p["stress"] for p in pts]))
+            fits[v] = c
+        for i, v in enumerate(values):
+            nxt = values[i + 1] if i + 1 < len(values) else None
+            c = fits[v]
+            change = [abs(fits[nxt][k][0] - c[k][0]) / abs(c[k][0]) if nxt is not None else float("nan")
+                      for k in CONSTANTS]
+            kpts = next(r["kpts"] for r in series if math.isclose(float(r[param]), v) and r["structure"] == "yz")
+            table.append({"parameter": param, "value": v, "C": [c[k][0] for k in CONSTANTS],
+                          "C_std": [c[k][1] for k in CONSTANTS], "change": change, "kpts": kpts,
+                          "next": float("nan") if nxt is None else nxt,
+                          "wall_time": float(sum(r["wall_time"] for r in series
+                                                 if math.isclose(float(r[param]), v))),
+                          "reference": math.isclose(v, float(reference[param]))})
+    return table
+
+
+def remaining_error(table: list[dict]) -> dict[str, dict[str, float]]:
+    """Per constant and parameter: the reference's change to the next tighter value of that scan."""
+    out: dict[str, dict[str, float]] = {k: {} for k in CONSTANTS}
+    for row in table:
+        if row["reference"]:
+            for k, ch in zip(CONSTANTS, row["change"], strict=True):
+                out[k][row["parameter"]] = float(ch)
+    return out
+
+
+def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str, properties_out: str,
+             training: str | None = None) -> None:
+    """The convergence artifact, its table (markdown), its figure and the converged properties."""
+    cell_rows, cell_attrs = _runs(cells)
+    el_rows, el_attrs = _runs(elastic)
+    conv = ConvergenceSettings.from_dict(json.loads(cell_attrs["convergence"]))
+    configured = json.loads(cell_attrs["settings"])
+    reference = json.loads(el_attrs["reference"])
+    mat = Material.from_dict(json.loads(el_attrs["material"]))
+    tol = conv.tolerances
+    ctab = cells_table(cell_rows, configured, tol)
+    etab = elastic_table(el_rows, reference)
+    remaining = remaining_error(etab)
+    eos_rows = [r for r in el_rows if r["series"] == "eos"]
+    n = int(eos_rows[0]["n_atoms"])
+    fit = fit_eos(np.array([r["volume"] / n for r in eos_rows]), np.array([r["energy"] / n for r in eos_rows]))
+    a0 = lattice_from_volume(fit.v0, mat.atoms_per_cubic_cell)
+    eos = {"a0": a0, "a0_std": a0 / 3 * fit.v0_std / fit.v0, "B": fit.b0, "B_std": fit.b0_std}
+    cells_ok = all(r["passes"] for r in ctab if r["configured"])
+    elastic_ok = all(v <= tol["elastic"] for k in CONSTANTS for v in remaining[k].values())
+    ref_row = next(r for r in etab if r["reference"])
+    verdict = {"cells_converged": cells_ok, "elastic_converged": elastic_ok}
+    data = {
+        "cell_parameter": [r["parameter"] for r in ctab], "cell_value": [r["value"] for r in ctab],
+        "cell_kpts": [r["kpts"] for r in ctab], "cell_energy_error": [r["energy_error"] for r in ctab],
+        "cell_energy_abs_error": [r["energy_abs_error"] for r in ctab],
+        "cell_force_error": [r["force_error"] for r in ctab], "cell_stress_error": [r["stress_error"] for r in ctab],
+        "cell_passes": [r["passes"] for r in ctab], "cell_configured": [r["configured"] for r in ctab],
+        "elastic_parameter": [r["parameter"] for r in etab], "elastic_value": [r["value"] for r in etab],
+        "elastic_kpts": [r["kpts"] for r in etab], "elastic_C": [r["C"] for r in etab],
+        "elastic_C_std": [r["C_std"] for r in etab], "elastic_change": [r["change"] for r in etab],
+        "elastic_reference": [r["reference"] for r in etab],
+    }
+    attrs = {"tolerances": tol, "configured": configured, "reference": reference, "remaining": remaining,
+             "verdict": verdict, "eos": eos}
+    write_artifact(out, "dft_convergence", data, attrs, inputs=[cells, elastic],
+                   config={"convergence": conv.__dict__})
+    setting = (f"1-atom primitive cell, {reference['xc']}, ecut {reference['ecut']:g} eV, k-density "
+               f"{reference['kpt_density']:g}/A^-1 ({'x'.join(map(str, ref_row['kpts']))} for the shear cell), "
+               f"FD {reference['smearing']:g} eV")
+    names, values, std, notes = ["a0", "B"], [eos["a0"], eos["B"]], [eos["a0_std"], eos["B_std"]], [
+        f"Birch-Murnaghan fit, {len(eos_rows)} volumes; {setting}"] * 2
+    for k, c, s in zip(CONSTANTS, ref_row["C"], ref_row["C_std"], strict=True):
+        names.append(k), values.append(c), std.append(s)
+        rem = ", ".join(f"{p} {100 * v:.1f}%" for p, v in remaining[k].items())
+        notes.append(f"stress-strain fit, strain +/-{conv.elastic['strain']:g}; {setting}; remaining convergence "
+                     f"error (change to the next tighter setting): {rem}")
+    write_artifact(properties_out, "properties", {"names": names, "values": values, "std": std,
+                                                  "units": ["Angstrom"] + ["GPa"] * 4, "notes": notes},
+                   {"scale": "dft-converged", "settings": reference}, inputs=[out], config=reference)
+    train = None
+    if training:
+        from multiscale.continuum.stage import property_dict
+
+        train = property_dict(training)
+    _markdown(markdown_out, ctab, etab, remaining, eos, tol, configured, reference, verdict, train, figure)
+    _figure(figure, ctab, etab, tol, configured, reference)
+
+
+def _fmt(x: float, nd: int = 3) -> str:
+    return "-" if not math.isfinite(x) else f"{x:.{nd}g}"
+
+
+def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verdict, train, figure) -> None:
+    ok = {True: "yes", False: "**NO**"}
+    lines = ["# DFT convergence study", "",
+             f"Configured (training) settings: {configured['xc']}, ecut {configured['ecut']:g} eV, k-density "
+             f"{configured['kpt_density']:g}/A^-1, FD {configured['smearing']:g} eV. Tolerances: energy "
+             f"{tol['energy']:g} meV/atom (rattled minus bulk cell), force {tol['force']:g} eV/A, stress "
+             f"{tol['stress']:g} GPa, elastic constants {100 * tol['elastic']:g}%.", "",
+             "## Training settings: bulk and rattled conventional cell", "",
+             "Each error is the largest difference from the tightest value of the same scan (the other parameter "
+             "at its configured value).", "",
+             "| scan | value | k-points | energy error (meV/atom) | absolute energy error (meV/atom) | "
+             "force error (eV/A) | stress error (GPa) | within tolerances | |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in ctab:
+        mark = "configured" if r["configured"] else ("reference (tightest)" if r["tightest"] else "")
+        lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | "
+                     f"{_fmt(r['energy_error'])} | {_fmt(r['energy_abs_error'])} | {_fmt(r['force_error'])} | "
+                     f"{_fmt(r['stress_error'])} | {ok[r['passes']] if not r['tightest'] else '-'} | {mark} |")
+    lines += ["", f"Configured settings within the tolerances: {ok[verdict['cells_converged']]}.", "",
+              "## Elastic constants: 1-atom primitive cell", "",
+              f"Reference settings: ecut {reference['ecut']:g} eV, k-density {reference['kpt_density']:g}/A^-1, FD "
+              f"{reference['smearing']:g} eV. Each scan changes one parameter; 'change' is the relative change of "
+              "each constant to the next tighter value of the scan.", "",
+              "| scan | value | k-points (shear cell) | C11 (GPa) | C12 (GPa) | C44 (GPa) | change C11/C12/C44 (%) | |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in etab:
+        cs = [f"{c:.1f} ± {s:.1f}" if math.isfinite(s) else f"{c:.1f}" for c, s in zip(r["C"], r["C_std"],
+                                                                                        strict=True)]
+        ch = " / ".join(_fmt(100 * x, 2) for x in r["change"])
+        lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | {' | '.join(cs)} | "
+                     f"{ch} | {'reference' if r['reference'] else ''} |")
+    ref = next(r for r in etab if r["reference"])
+    lines += ["", f"Remaining convergence error at the reference settings (within {100 * tol['elastic']:g}%: "
+              f"{ok[verdict['elastic_converged']]}):", ""]
+    for k, c in zip(CONSTANTS, ref["C"], strict=True):
+        lines.append(f"- {k} = {c:.1f} GPa: " + ", ".join(f"{p} {100 * v:.2f}%" for p, v in remaining[k].items()))
+    lines += ["", f"Equation of state at the reference settings: a0 = {eos['a0']:.4f} ± {eos['a0_std']:.4f} A, "
+              f"B = {eos['B']:.1f} ± {eos['B_std']:.1f} GPa.", ""]
+    if train:
+        lines += ["## Training settings vs converged settings", "",
+                  "| property | training settings (conventional cell) | converged (primitive cell) | difference |",
+                  "|---|---|---|---|"]
+        conv_vals = {"a0": (eos["a0"], eos["a0_std"]), "B": (eos["B"], eos["B_std"])}
+        conv_vals.update({k: (c, s) for k, c, s in zip(CONSTANTS, ref["C"], ref["C_std"], strict=True)})
+        for k, (c, s) in conv_vals.items():
+            if k in train:
+                t = train[k][0]
+                lines.append(f"| {k} | {t:.4g} | {c:.4g} ± {_fmt(s, 2)} | {100 * (t - c) / abs(c):+.1f}% |")
+        lines.append("")
+    lines.append(f"Figure: `{Path(figure).name}`.")
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+
+
+def _figure(path, ctab, etab, tol, configured, reference) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    labels = {"ecut": "plane-wave cutoff (eV)", "kpt_density": r"k-point density ($\AA^{-1}$)",
+              "smearing": "Fermi-Dirac smearing (eV)"}
+    for ax, param in zip(axes[0, :2], CELL_PARAMS, strict=True):
+        rows = [r for r in ctab if r["parameter"] == param and not r["tightest"]]
+        x = [r["value"] for r in rows]
+        for key, name in (("energy_error", "energy"), ("force_error", "force"), ("stress_error", "stress")):
+            ax.semilogy(x, [max(r[key] / tol[name], 1e-4) for r in rows], "o-", label=f"{name} / {tol[name]:g}")
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.axvline(configured[param], color="grey", lw=0.8, ls=":", label="configured")
+        ax.set_xlabel(labels[param])
+        ax.set_ylabel("error / tolerance")
+        ax.set_title(f"training cells vs {param}")
+        ax.legend(fontsize=8)
+    axes[0, 2].axis("off")
+    for ax, param in zip(axes[1], ELASTIC_PARAMS, strict=True):
+        rows = [r for r in etab if r["parameter"] == param]
+        x = [r["value"] for r in rows]
+        ref = next(r for r in rows if r["reference"])
+        for j, k in enumerate(CONSTANTS):
+            ax.errorbar(x, [r["C"][j] for r in rows], yerr=[r["C_std"][j] for r in rows], marker="o", label=k,
+                        capsize=2)
+            ax.axhspan(ref["C"][j] * (1 - tol["elastic"]), ref["C"][j] * (1 + tol["elastic"]), alpha=0.12,
+                       color=f"C{j}")
+        ax.axvline(reference[param], color="grey", lw=0.8, ls=":", label="reference")
+        ax.set_xlabel(labels[param])
+        ax.set_ylabel("elastic constant (GPa)")
+        ax.set_title(f"primitive cell vs {param} (bands: ±{100 * tol['elastic']:g}%)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = Path(path).with_name(f".{Path(path).stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+

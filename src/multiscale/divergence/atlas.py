@@ -154,8 +154,9 @@ def grade_threshold(grade: np.ndarray, error: np.ndarray, tol: float, s: AtlasSe
 
 
 # ------------------------------------------------------------------------------------------ MD -> continuum
+# physical features only: raw positions would let the model memorise where a cell is instead of explaining why
 CONTINUUM_FEATURES = ["distance_to_hole", "local_strain", "strain_gradient", "coordination_deficit",
-                      "non_lattice_fraction", "mlip_uncertainty", "x", "y"]
+                      "non_lattice_fraction", "mlip_uncertainty"]
 
 
 def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: float, bulk_coordination: float
@@ -182,7 +183,7 @@ def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: 
     grad = np.hypot(gx, gy)
     dist = np.hypot(centres[:, 0], centres[:, 1]) - radius
     feats = np.column_stack([dist, strain.ravel(), grad.ravel(), bulk_coordination - sp["cell_coordination"],
-                             sp["cell_non_lattice"], sp["cell_max_std"], centres[:, 0], centres[:, 1]])
+                             sp["cell_non_lattice"], sp["cell_max_std"]])
     ok = np.isfinite(rel) & np.all(np.isfinite(feats), axis=1)
     return {"features": feats, "relative": rel, "relative_std": rel_std, "du": du, "ds": ds, "distance": dist,
             "valid": ok, "scale": scale}

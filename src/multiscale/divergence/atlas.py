@@ -159,6 +159,16 @@ CONTINUUM_FEATURES = ["distance_to_hole", "local_strain", "strain_gradient", "co
                       "non_lattice_fraction", "mlip_uncertainty"]
 
 
+def _fill_nearest(a: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import distance_transform_edt
+
+    missing = ~np.isfinite(a)
+    if not missing.any():
+        return a
+    idx = distance_transform_edt(missing, return_distances=False, return_indices=True)
+    return a[tuple(idx)]
+
+
 def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: float, bulk_coordination: float
                            ) -> dict[str, Any]:
     """Per grid cell: FEM minus MD (load-induced) fields, relative stress divergence, and features."""
@@ -173,8 +183,10 @@ def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: 
     rel_std = np.linalg.norm(cont["std_stress"], axis=1) / scale if "std_stress" in cont.data else np.zeros(len(rel))
     du = np.linalg.norm(cont["displacement"][:, :2] - u_md[:, :2], axis=1)
     # local strain and its gradient from the MD displacement field on the grid (finite differences)
-    ux = u_md[:, 0].reshape(n, n)
-    uy = u_md[:, 1].reshape(n, n)
+    # cells inside the hole carry no value: fill them with the nearest cell's value first, so the cells at the
+    # hole surface (where the divergence is largest) get one-sided differences instead of NaN
+    ux = _fill_nearest(u_md[:, 0].reshape(n, n))
+    uy = _fill_nearest(u_md[:, 1].reshape(n, n))
     dux_dy, dux_dx = np.gradient(ux, grid_h)
     duy_dy, duy_dx = np.gradient(uy, grid_h)
     exx, eyy, exy = dux_dx, duy_dy, 0.5 * (dux_dy + duy_dx)

@@ -311,7 +311,9 @@ def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str
     cont_exp = at.explain(c["features"][ok], c["relative"][ok], at.CONTINUUM_FEATURES, s)
     cell_shap = np.full(c["features"].shape, np.nan)
     cell_shap[ok] = cont_exp["shap"]
-    dstar = at.distance_threshold(c["distance"][ok], c["relative"][ok], c["relative_std"][ok], s.stress_tolerance,
+    has = np.isfinite(c["relative"])  # d* from every cell with a divergence, whatever its features
+    dstar = at.distance_threshold(c["distance"][has], c["relative"][has], np.nan_to_num(c["relative_std"][has]),
+                                  s.stress_tolerance,
                                   grid_h)
     plast = at.plasticity_record(sp, cont, float(desc["boundary_conditions"]["strain"]), radius)
     flagged = bool(sp.attrs["flagged"])

@@ -138,3 +138,11 @@ def fit_eos(volumes: np.ndarray, energies: np.ndarray) -> EOSFit:
 
 def lattice_from_volume(v0_per_atom: float, atoms_per_cubic_cell: int) -> float:
     return float((v0_per_atom * atoms_per_cubic_cell) ** (1.0 / 3.0))
+
+
+def eos_properties(volumes: np.ndarray, energies: np.ndarray, atoms_per_cubic_cell: int) -> dict[str, float]:
+    """EOS fit (per-atom volumes and energies) as cubic lattice constant and bulk modulus, with standard errors."""
+    fit = fit_eos(np.asarray(volumes, float), np.asarray(energies, float))
+    a0 = lattice_from_volume(fit.v0, atoms_per_cubic_cell)
+    return {"a0": a0, "a0_std": a0 / 3 * fit.v0_std / fit.v0, "B": fit.b0, "B_std": fit.b0_std, "Bp": fit.bp,
+            "E0": fit.e0, "V0": fit.v0}

@@ -37,7 +37,7 @@ from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import structure_arrays
 from multiscale.dft.calculator import DFTSettings, cached_single_point, kpoints_for
 from multiscale.dft.structures import Material
-from multiscale.elastic import deform_cell, fit_cubic_elastic, fit_eos, lattice_from_volume
+from multiscale.elastic import deform_cell, eos_properties, fit_cubic_elastic
 from multiscale.errors import ConfigError
 
 PARTS = ("cells", "elastic")
@@ -132,7 +132,8 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, 
         atoms.info["name"] = f"convergence:{series}:{structure}"
         path, _ = cached_single_point(atoms, settings, txt=txt, comm=comm)
         art = read_artifact(path, "dft_calc")
-        rows.append({"atoms": atoms, "series": series, "structure": structure, "ecut": settings.ecut,
+        rows.append({"atoms": atoms, "n_atoms": len(atoms), "volume": atoms.get_volume(), "series": series,
+                     "structure": structure, "ecut": settings.ecut,
                      "kpt_density": settings.kpt_density, "smearing": settings.smearing,
                      "kpts": kpoints_for(atoms, settings), "strain_voigt": np.asarray(strain, float),
                      "energy": float(art["energy"][0]), "forces": art["forces"], "stress": art["stress"][0],
@@ -174,12 +175,10 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, 
 
 
 def _eos_fit(rows: list[dict[str, Any]], mat: Material) -> dict[str, float]:
-    n = len(rows[0]["atoms"])
-    vols = np.array([r["atoms"].get_volume() / n for r in rows])
-    ens = np.array([r["energy"] / n for r in rows])
-    fit = fit_eos(vols, ens)
-    a0 = lattice_from_volume(fit.v0, mat.atoms_per_cubic_cell)
-    return {"a0": a0, "a0_std": a0 / 3 * fit.v0_std / fit.v0, "B": fit.b0, "B_std": fit.b0_std, "V0": fit.v0}
+    """a0, B (with standard errors) of the EOS rows (same cell, several volumes)."""
+    n = int(rows[0]["n_atoms"])
+    return eos_properties(np.array([r["volume"] / n for r in rows]), np.array([r["energy"] / n for r in rows]),
+                          mat.atoms_per_cubic_cell)
 
 
 # ----------------------------------------------------------------------------------------------- analysis
@@ -276,10 +275,7 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
     etab = elastic_table(el_rows, reference)
     remaining = remaining_error(etab)
     eos_rows = [r for r in el_rows if r["series"] == "eos"]
-    n = int(eos_rows[0]["n_atoms"])
-    fit = fit_eos(np.array([r["volume"] / n for r in eos_rows]), np.array([r["energy"] / n for r in eos_rows]))
-    a0 = lattice_from_volume(fit.v0, mat.atoms_per_cubic_cell)
-    eos = {"a0": a0, "a0_std": a0 / 3 * fit.v0_std / fit.v0, "B": fit.b0, "B_std": fit.b0_std}
+    eos = {k: v for k, v in _eos_fit(eos_rows, mat).items() if k in ("a0", "a0_std", "B", "B_std")}
     cells_ok = all(r["passes"] for r in ctab if r["configured"])
     elastic_ok = all(v <= tol["elastic"] for k in CONSTANTS for v in remaining[k].values())
     ref_row = next(r for r in etab if r["reference"])
@@ -380,12 +376,9 @@ def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verd
 
 
 def _figure(path, ctab, etab, tol, configured, reference) -> None:
-    import matplotlib
+    from multiscale.divergence.figures import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    fig, axes = pyplot().subplots(2, 3, figsize=(13, 7.5))
     labels = {"ecut": "plane-wave cutoff (eV)", "kpt_density": r"k-point density ($\AA^{-1}$)",
               "smearing": "Fermi-Dirac smearing (eV)"}
     for ax, param in zip(axes[0, :2], CELL_PARAMS, strict=True):
@@ -414,9 +407,5 @@ def _figure(path, ctab, etab, tol, configured, reference) -> None:
         ax.set_ylabel("elastic constant (GPa)")
         ax.set_title(f"primitive cell vs {param} (bands: ±{100 * tol['elastic']:g}%)")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save(fig, path, dpi=120)
 

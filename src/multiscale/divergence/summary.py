@@ -308,7 +308,8 @@ def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str
     # atomistic -> continuum, per cell
     c = at.continuum_cell_records(sp, cont, radius, grid_h, bulk_coord)
     ok = c["valid"]
-    cont_exp = at.explain(c["features"][ok], c["relative"][ok], at.CONTINUUM_FEATURES, s)
+    cont_exp = at.explain(c["features"][ok], c["local_relative"][ok], at.CONTINUUM_FEATURES, s)
+    cont_bulk_exp = at.explain(c["features"][ok], c["relative"][ok], at.CONTINUUM_FEATURES, s)
     cell_shap = np.full(c["features"].shape, np.nan)
     cell_shap[ok] = cont_exp["shap"]
     has = np.isfinite(c["relative"])  # d* from every cell with a divergence, whatever its features
@@ -324,14 +325,15 @@ def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str
                "median_distance_of_flagged_atoms_nm": _flag_distance(sp, radius, pot),
                "relaxations": json.loads(sp.attrs["relaxations"])}
     explanations = {"dft->mlip (per-atom force error)": _strip(mlip_exp),
-                    "atomistic->continuum (per-cell relative stress divergence)": _strip(cont_exp)}
+                    "atomistic->continuum (per-cell |FEM - MD| / |MD stress|)": _strip(cont_exp),
+                    "atomistic->continuum (per-cell |FEM - MD| / |bulk stress|, as in d*)": _strip(cont_bulk_exp)}
     validity = {"dft->mlip": gstar, "atomistic->continuum": dstar}
     data = {"mlip_feature_names": at.MLIP_FEATURES, "atom_features": a["features"], "atom_error": a["error"],
             "atom_shap": mlip_exp["shap"] if mlip_exp else np.full(a["features"].shape, np.nan),
             "atom_config": a["config"], "atom_group": a["group"],
             "continuum_feature_names": at.CONTINUUM_FEATURES, "cell_centres": sp["centres"],
             "cell_features": c["features"], "cell_stress_difference": c["ds"],
-            "cell_displacement_difference": c["du"], "cell_relative": c["relative"],
+            "cell_displacement_difference": c["du"], "cell_relative": c["relative"], "cell_local_relative": c["local_relative"],
             "cell_relative_std": c["relative_std"], "cell_valid": ok, "cell_shap": cell_shap}
     attrs = {"validity": validity, "explanations": explanations, "plasticity": plast, "monitor": monitor,
              "settings": settings}
@@ -343,7 +345,7 @@ def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str
                        fig_dir / "stress_maps.png")
         fg.divergence_vs_distance(c["distance"][ok], c["relative"][ok], c["relative_std"][ok], s.stress_tolerance,
                                   dstar, fig_dir / "divergence_vs_distance.png")
-        fg.shap_summary(cont_exp, "Atomistic -> continuum: |FEM - MD| / |bulk stress| per cell", "1",
+        fg.shap_summary(cont_exp, "Atomistic -> continuum: |FEM - MD| / |MD stress| per cell", "1",
                         fig_dir / "shap_continuum.png")
         if mlip_exp:
             fg.shap_summary(mlip_exp, "DFT -> MLIP: force error per atom (out-of-sample)", "eV/Å",
@@ -391,6 +393,12 @@ def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str
         lines.append(f"- plasticity onset at strain **{plast['onset_strain']}**: {w.get('atoms')} non-lattice atoms, "
                      f"median {_fmt(w.get('median_distance_from_hole_nm') or NAN, 3)} nm from the hole surface; "
                      f"the linear continuum has no such event.")
+        onset = next(r for r in plast["sweep"] if r["strain"] == plast["onset_strain"])
+        if onset["n_above"] > 0:
+            lines.append(f"- **not trusted**: at that strain {onset['n_above']} atoms are beyond the potential's "
+                         f"extrapolation threshold (max grade {onset['max_grade']:.3g}); the event may be the "
+                         f"potential's failure rather than the material's: check it with a potential trained on "
+                         f"stacking-fault and large-strain configurations.")
     else:
         lines.append(f"- {plast['note']}.")
     if plast["sweep"]:

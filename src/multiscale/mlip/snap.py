@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from multiscale.elastic import EV_PER_A3_TO_GPA
+from multiscale.errors import ConfigError
 
 
 @dataclass
@@ -43,6 +44,14 @@ class SNAPSettings:
     def snapparam(self) -> str:
         return (f"# multiscale linear SNAP\nrcutfac {self.rcutfac}\ntwojmax {self.twojmax}\nrfac0 {self.rfac0}\n"
                 f"rmin0 0.0\nbzeroflag 1\nquadraticflag {int(self.quadratic)}\nswitchflag 1\n")
+
+    def check_groups(self, groups) -> None:
+        """Every group named in ``group_weights`` must occur in the dataset (a typo would silently do nothing)."""
+        present = sorted({str(g) for g in groups})
+        unknown = sorted(set(self.group_weights) - set(present))
+        if unknown:
+            raise ConfigError(f"mlip.group_weights: no configuration of the dataset is in group(s) {unknown} "
+                              f"(its groups: {present}). Fix: use one of those names or remove the key")
 
     def for_model(self, model: str) -> SNAPSettings:
         if model not in ("linear", "quadratic"):

@@ -83,6 +83,7 @@ def fit_model(desc: list[dict], ds: Artifact, settings: SNAPSettings, mask: np.n
     slices = split_atoms(ds.data)
     idx = np.flatnonzero(mask)
     groups = np.array(ds["groups"], dtype=object)
+    settings.check_groups(groups)  # against the whole dataset: leave-one-group-out fits lack one group by design
     return BayesianSNAP(settings).fit([desc[i] for i in idx], ds["energy"][idx],
                                       [ds["forces"][slices[i]] for i in idx], ds["stress"][idx], ds["n_atoms"][idx],
                                       groups=groups[idx])

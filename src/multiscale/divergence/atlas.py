@@ -205,7 +205,7 @@ def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: 
                              sp["cell_non_lattice"], sp["cell_max_std"]])
     ok = np.isfinite(rel) & np.all(np.isfinite(feats), axis=1)
     return {"features": feats, "relative": rel, "local_relative": local, "relative_std": rel_std, "du": du, "ds": ds,
-            "distance": dist, "valid": ok & np.isfinite(local), "scale": scale}
+            "distance": dist, "valid": ok, "scale": scale}
 
 
 def distance_threshold(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarray, tol: float, grid_h: float

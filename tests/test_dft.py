@@ -24,6 +24,49 @@ def test_kpoint_density_is_shape_independent():
     assert kpoint_mesh(prim.cell[:], 5.0) == (14, 14, 14)
 
 
+def test_an_equation_of_state_samples_every_volume_with_one_mesh():
+    """At k-density 5 the 3%-compressed cubic cell would get 9^3 and the others 8^3: a kink in E(V) and a
+    biased bulk modulus. The EOS generator sizes every volume's mesh from the unstrained cell, and the mesh
+    enters the cache key."""
+    from multiscale.dft.calculator import DFTSettings, cache_key, kpoints_for
+
+    conf = ConfigurationSettings.from_dict({"eos": {"points": 7, "max_strain": 0.03}})
+    cells = generate("eos", Material(), conf)
+    settings = DFTSettings(kpt_density=5.0)
+    assert {kpoint_mesh(a.cell[:], 5.0) for a in cells} == {(8, 8, 8), (9, 9, 9)}  # what the cells alone give
+    assert {kpoints_for(a, settings) for a in cells} == {(8, 8, 8)}
+    plain = cells[0].copy()
+    plain.info["metadata"] = "{}"
+    assert cache_key(plain, settings) != cache_key(cells[0], settings)
+
+
+def test_smearing_method_is_a_physics_setting():
+    from multiscale.dft.calculator import DFTSettings, cache_key, occupations, smearing_label
+
+    fd, mv = DFTSettings(), DFTSettings(smearing=0.5, smearing_method="marzari-vanderbilt")
+    assert "smearing_method" not in fd.physics()  # keys of calculations made before the setting are kept
+    assert mv.physics()["smearing_method"] == "marzari-vanderbilt"
+    assert occupations(mv) == {"name": "marzari-vanderbilt", "width": 0.5}
+    assert smearing_label(fd.physics()) == "FD 0.1 eV" and smearing_label(mv.physics()) == "MV 0.5 eV"
+    atoms = bulk("Al", "fcc", a=4.05)
+    assert cache_key(atoms, DFTSettings(smearing=0.5)) != cache_key(atoms, mv)
+    with pytest.raises(ValueError, match="smearing_method 'gaussian'"):
+        DFTSettings(smearing_method="gaussian")
+
+
+def test_cold_smearing_runs_and_keeps_the_energy_near_zero_width(tiny_dft):
+    """GPAW with Marzari-Vanderbilt occupations: at 0.3 eV its free energy stays closer to the 0.02 eV
+    Fermi-Dirac energy than Fermi-Dirac at the same width does (the point of cold smearing)."""
+    from dataclasses import replace
+
+    atoms = bulk("Al", "fcc", a=4.05)
+    dense = replace(tiny_dft, kpt_density=4.0)
+    e = {name: run_single_point(atoms, replace(dense, smearing=w, smearing_method=m))["energy"]
+         for name, w, m in (("fd_narrow", 0.02, "fermi-dirac"), ("fd", 0.3, "fermi-dirac"),
+                            ("mv", 0.3, "marzari-vanderbilt"))}
+    assert abs(e["mv"] - e["fd_narrow"]) < abs(e["fd"] - e["fd_narrow"])
+
+
 def test_generators_are_labelled_reproducible_and_not_al_specific():
     conf = ConfigurationSettings()
     for mat in (Material(), Material("Cu", "fcc", 3.6), Material("W", "bcc", 3.17)):
@@ -147,7 +190,7 @@ def _conv_row(series, structure, n, energy, forces=None, stress=None, strain=Non
 
 def test_convergence_errors_are_measured_against_the_tightest_setting():
     """The table logic on synthetic numbers: errors vs the tightest value, tolerances, the configured row."""
-    from multiscale.dft.convergence import cells_table, elastic_table, remaining_error
+    from multiscale.dft.convergence import cells_table, elastic_strains, elastic_table, remaining_error
     from multiscale.elastic import cubic_stiffness
 
     rows = []
@@ -174,8 +217,7 @@ def test_convergence_errors_are_measured_against_the_tightest_setting():
     el_rows = []
     for (param, v), c in consts.items():
         stiff = cubic_stiffness(*c)
-        for mode, e in (("zero", np.zeros(6)), ("xx", 0.01 * np.eye(6)[0]), ("xx", -0.01 * np.eye(6)[0]),
-                        ("yz", 0.01 * np.eye(6)[3]), ("yz", -0.01 * np.eye(6)[3])):
+        for mode, e in elastic_strains(0.01):
             el_rows.append(_conv_row(param, mode, 1, 0.0, stress=stiff @ e, strain=e, **{**ref, param: v}))
     etab = elastic_table(el_rows, ref)
     rem = remaining_error(etab)

@@ -141,7 +141,7 @@ KINDS: dict[str, ArtifactKind] = {
                 "structure": Dataset(STR, ("n_calcs",), "-", "bulk/rattled, or the strain mode zero/xx/yz"),
                 "ecut": Dataset("f8", ("n_calcs",), "eV", "plane-wave cutoff"),
                 "kpt_density": Dataset("f8", ("n_calcs",), "1/Angstrom", "k-point density"),
-                "smearing": Dataset("f8", ("n_calcs",), "eV", "Fermi-Dirac width"),
+                "smearing": Dataset("f8", ("n_calcs",), "eV", "smearing width (method: attribute reference/settings)"),
                 "kpts": Dataset("i8", ("n_calcs", 3), "1", "Monkhorst-Pack mesh used"),
                 "strain_voigt": Dataset("f8", ("n_calcs", 6), "1", "applied strain (engineering shear)"),
                 "scf_iterations": Dataset("i8", ("n_calcs",), "1", "SCF iterations"),

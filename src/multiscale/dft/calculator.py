@@ -21,14 +21,19 @@ from multiscale.errors import SCFConvergenceError
 
 # Settings that change the physics (the cache key); the rest (cache location, failure policy) do not.
 PHYSICS_KEYS = ("xc", "ecut", "kpt_density", "smearing", "scf")
+# Occupation smearing: GPAW name -> short label. Cold (Marzari-Vanderbilt) smearing keeps the free energy close
+# to the zero-width energy at a larger width, so metals' k-point sums converge at coarser meshes.
+SMEARING_METHODS = {"fermi-dirac": "FD", "marzari-vanderbilt": "MV", "methfessel-paxton": "MP1"}
+DEFAULT_SMEARING_METHOD = "fermi-dirac"
 
 
 @dataclass
 class DFTSettings:
     xc: str = "PBE"
     ecut: float = 350.0  # eV
-    kpt_density: float = 5.0  # k-points per reciprocal Angstrom (2 pi included)
-    smearing: float = 0.1  # eV, Fermi-Dirac
+    kpt_density: float = 6.0  # k-points per reciprocal Angstrom (2 pi included)
+    smearing: float = 0.1  # eV, width of the occupation smearing
+    smearing_method: str = DEFAULT_SMEARING_METHOD
     scf: dict[str, Any] = field(default_factory=lambda: {"energy": 1.0e-5, "density": 1.0e-5, "maxiter": 200})
     on_failure: str = "fail"
     cache_dir: str = "results/cache/dft"
@@ -38,9 +43,31 @@ class DFTSettings:
     def from_dict(cls, d: dict[str, Any]) -> DFTSettings:
         return cls(**d)
 
+    def __post_init__(self) -> None:
+        if self.smearing_method not in SMEARING_METHODS:
+            raise ValueError(f"dft.smearing_method '{self.smearing_method}': use one of {sorted(SMEARING_METHODS)}")
+
     def physics(self) -> dict[str, Any]:
+        """The settings that make the cache key. The smearing method enters only when it is not the default,
+        so calculations made before the method became a setting keep their keys."""
         d = asdict(self)
-        return {k: d[k] for k in PHYSICS_KEYS}
+        out = {k: d[k] for k in PHYSICS_KEYS}
+        if self.smearing_method != DEFAULT_SMEARING_METHOD:
+            out["smearing_method"] = self.smearing_method
+        return out
+
+
+def smearing_label(physics: dict[str, Any]) -> str:
+    """'FD 0.1 eV', 'MV 0.2 eV': the smearing of a settings dict (``DFTSettings.physics()``)."""
+    method = physics.get("smearing_method", DEFAULT_SMEARING_METHOD)
+    return f"{SMEARING_METHODS[method]} {physics['smearing']:g} eV"
+
+
+def occupations(settings: DFTSettings) -> dict[str, Any]:
+    occ: dict[str, Any] = {"name": settings.smearing_method, "width": settings.smearing}
+    if settings.smearing_method == "methfessel-paxton":
+        occ["order"] = 1
+    return occ
 
 
 def kpoint_mesh(cell: np.ndarray, density: float, pbc=(True, True, True)) -> tuple[int, int, int]:
@@ -51,10 +78,21 @@ def kpoint_mesh(cell: np.ndarray, density: float, pbc=(True, True, True)) -> tup
     return tuple(sizes)  # type: ignore[return-value]
 
 
+def _metadata(atoms: Atoms) -> dict[str, Any]:
+    return json.loads(atoms.info.get("metadata", "{}") or "{}")
+
+
 def vacuum_axis(atoms: Atoms) -> int | None:
     """The cell axis across a vacuum gap (slabs: from their metadata), sampled by one k-point."""
-    axis = json.loads(atoms.info.get("metadata", "{}") or "{}").get("vacuum_axis")
+    axis = _metadata(atoms).get("vacuum_axis")
     return None if axis is None else int(axis)
+
+
+def kpoint_cell(atoms: Atoms) -> np.ndarray | None:
+    """The cell a strain series sizes its k-mesh from (metadata ``kpoint_cell``: the unstrained cell), so every
+    volume of an equation of state is sampled by the same mesh; None: the structure's own cell."""
+    cell = _metadata(atoms).get("kpoint_cell")
+    return None if cell is None else np.asarray(cell, float)
 
 
 def kpoints_for(atoms: Atoms, settings: DFTSettings) -> tuple[int, int, int]:
@@ -62,7 +100,8 @@ def kpoints_for(atoms: Atoms, settings: DFTSettings) -> tuple[int, int, int]:
     axis = vacuum_axis(atoms)
     if axis is not None:
         pbc[axis] = False
-    return kpoint_mesh(atoms.cell[:], settings.kpt_density, pbc)
+    ref = kpoint_cell(atoms)
+    return kpoint_mesh(atoms.cell[:] if ref is None else ref, settings.kpt_density, pbc)
 
 
 def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
@@ -76,18 +115,20 @@ def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
     }
     if vacuum_axis(atoms) is not None:
         structure["vacuum_axis"] = vacuum_axis(atoms)
+    if kpoint_cell(atoms) is not None:
+        structure["kpoint_cell"] = np.round(kpoint_cell(atoms), 8).tolist()
     return digest({"structure": structure, "settings": settings.physics(), "gpaw": version("gpaw")})
 
 
 def _gpaw(settings: DFTSettings, atoms: Atoms, txt: str | None, safer: bool, comm=None):
-    from gpaw import GPAW, PW, FermiDirac, Mixer
+    from gpaw import GPAW, PW, Mixer
 
     scf = settings.scf
     kwargs: dict[str, Any] = dict(
         mode=PW(settings.ecut),
         xc=settings.xc,
         kpts={"size": kpoints_for(atoms, settings), "gamma": True},
-        occupations=FermiDirac(settings.smearing),
+        occupations=occupations(settings),
         convergence={"energy": scf["energy"], "density": scf["density"]},
         maxiter=int(scf["maxiter"]) * (2 if safer else 1),
         txt=txt,

@@ -35,7 +35,7 @@ from ase.build import bulk
 
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import structure_arrays
-from multiscale.dft.calculator import DFTSettings, cached_single_point, kpoints_for
+from multiscale.dft.calculator import DFTSettings, cached_single_point, kpoints_for, smearing_label
 from multiscale.dft.structures import Material
 from multiscale.elastic import deform_cell, eos_properties, fit_cubic_elastic
 from multiscale.errors import ConfigError
@@ -53,7 +53,7 @@ class ConvergenceSettings:
     tolerances: dict[str, float] = field(default_factory=lambda: {
         "energy": 1.0, "force": 0.02, "stress": 0.2, "elastic": 0.03})  # meV/atom, eV/A, GPa, relative
     ecut: list[float] = field(default_factory=lambda: [250.0, 300.0, 350.0, 450.0, 550.0])
-    kpt_density: list[float] = field(default_factory=lambda: [3.0, 4.0, 5.0, 6.0, 7.0])
+    kpt_density: list[float] = field(default_factory=lambda: [3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
     rattle: float = 0.08
     seed: int = 11
     elastic: dict[str, Any] = field(default_factory=lambda: {
@@ -103,14 +103,15 @@ def cells_structures(material: Material, a0: float, conv: ConvergenceSettings) -
 
 
 def elastic_strains(amplitude: float) -> list[tuple[str, np.ndarray]]:
-    """Unstrained, +/- normal (xx) and +/- shear (yz): C11 and C12 from the first, C44 from the second."""
-    out = [("zero", np.zeros(6))]
-    for mode, index in (("xx", 0), ("yz", 3)):
-        for sign in (1, -1):
-            e = np.zeros(6)
-            e[index] = sign * amplitude
-            out.append((mode, e))
-    return out
+    """Unstrained, +/- normal (xx) and + shear (yz): C11 and C12 from the first, C44 from the second.
+
+    One shear sign is enough: in a cubic crystal the mirror x -> -x maps +e4 onto -e4, so sigma4 is odd in e4 and
+    the unstrained cell (sigma4 = 0 by symmetry) is its other point. The sheared cell has the lowest symmetry and
+    the most irreducible k-points of the set, so this halves the cost of the dense k-point scans.
+    """
+    e_xx, e_yz = np.zeros(6), np.zeros(6)
+    e_xx[0], e_yz[3] = amplitude, amplitude
+    return [("zero", np.zeros(6)), ("xx", e_xx), ("xx", -e_xx), ("yz", e_yz)]
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -149,9 +150,12 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, 
         reference = base.physics()
     else:
         el = conv.elastic
-        ref = replace(base, **{k: float(v) for k, v in el["reference"].items()})
+        ref = replace(base, **{k: v if isinstance(v, str) else float(v) for k, v in el["reference"].items()})
+        mesh_cell = primitive_cell(mat, a0).cell[:].tolist()  # one k-mesh for every volume of the EOS
         for s in np.linspace(-el["eos_max_strain"], el["eos_max_strain"], int(el["eos_points"])):
-            calc(primitive_cell(mat, a0 * (1 + s)), ref, "eos", f"a={a0 * (1 + s):.5f}")
+            atoms = primitive_cell(mat, a0 * (1 + s))
+            atoms.info["metadata"] = json.dumps({"kpoint_cell": mesh_cell})
+            calc(atoms, ref, "eos", f"a={a0 * (1 + s):.5f}")
         a_ref = _eos_fit([r for r in rows if r["series"] == "eos"], mat)["a0"]
         for param in ELASTIC_PARAMS:
             for value in scan(el[param], el["reference"][param], param):
@@ -297,14 +301,18 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
                    config={"convergence": conv.__dict__})
     setting = (f"1-atom primitive cell, {reference['xc']}, ecut {reference['ecut']:g} eV, k-density "
                f"{reference['kpt_density']:g}/A^-1 ({'x'.join(map(str, ref_row['kpts']))} for the shear cell), "
-               f"FD {reference['smearing']:g} eV")
+               f"{smearing_label(reference)}")
     names, values, std, notes = ["a0", "B"], [eos["a0"], eos["B"]], [eos["a0_std"], eos["B_std"]], [
         f"Birch-Murnaghan fit, {len(eos_rows)} volumes; {setting}"] * 2
     for k, c, s in zip(CONSTANTS, ref_row["C"], ref_row["C_std"], strict=True):
-        names.append(k), values.append(c), std.append(s)
+        # the uncertainty of a converged constant: its fit error and its largest remaining convergence error
+        conv_err = abs(c) * max(remaining[k].values())
+        fit_err = float(s) if math.isfinite(s) else 0.0
+        names.append(k), values.append(c), std.append(math.hypot(fit_err, conv_err))
         rem = ", ".join(f"{p} {100 * v:.1f}%" for p, v in remaining[k].items())
-        notes.append(f"stress-strain fit, strain +/-{conv.elastic['strain']:g}; {setting}; remaining convergence "
-                     f"error (change to the next tighter setting): {rem}")
+        notes.append(f"stress-strain fit, strain {conv.elastic['strain']:g} (normal +/-, shear +); {setting}; "
+                     f"std = fit error and largest remaining convergence error (change to the next tighter "
+                     f"setting: {rem}) in quadrature")
     write_artifact(properties_out, "properties", {"names": names, "values": values, "std": std,
                                                   "units": ["Angstrom"] + ["GPa"] * 4, "notes": notes},
                    {"scale": "dft-converged", "settings": reference}, inputs=[out], config=reference)
@@ -325,7 +333,7 @@ def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verd
     ok = {True: "yes", False: "**NO**"}
     lines = ["# DFT convergence study", "",
              f"Configured (training) settings: {configured['xc']}, ecut {configured['ecut']:g} eV, k-density "
-             f"{configured['kpt_density']:g}/A^-1, FD {configured['smearing']:g} eV. Tolerances: energy "
+             f"{configured['kpt_density']:g}/A^-1, {smearing_label(configured)}. Tolerances: energy "
              f"{tol['energy']:g} meV/atom (rattled minus bulk cell), force {tol['force']:g} eV/A, stress "
              f"{tol['stress']:g} GPa, elastic constants {100 * tol['elastic']:g}%.", "",
              "## Training settings: bulk and rattled conventional cell", "",
@@ -340,8 +348,8 @@ def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verd
                      f"{_fmt(r['stress_error'])} | {ok[r['passes']] if not r['tightest'] else '-'} | {mark} |")
     lines += ["", f"Configured settings within the tolerances: {ok[verdict['cells_converged']]}.", "",
               "## Elastic constants: 1-atom primitive cell", "",
-              f"Reference settings: ecut {reference['ecut']:g} eV, k-density {reference['kpt_density']:g}/A^-1, FD "
-              f"{reference['smearing']:g} eV. Each scan changes one parameter; 'change' is the relative change of "
+              f"Reference settings: ecut {reference['ecut']:g} eV, k-density {reference['kpt_density']:g}/A^-1, "
+              f"{smearing_label(reference)}. Each scan changes one parameter; 'change' is the relative change of "
               "each constant to the next tighter value of the scan.", "",
               "| scan | value | k-points (shear cell) | C11 (GPa) | C12 (GPa) | C44 (GPa) | change C11/C12/C44 (%) | |",
               "|---|---|---|---|---|---|---|---|"]
@@ -380,7 +388,7 @@ def _figure(path, ctab, etab, tol, configured, reference) -> None:
 
     fig, axes = pyplot().subplots(2, 3, figsize=(13, 7.5))
     labels = {"ecut": "plane-wave cutoff (eV)", "kpt_density": r"k-point density ($\AA^{-1}$)",
-              "smearing": "Fermi-Dirac smearing (eV)"}
+              "smearing": f"{smearing_label(reference).split()[0]} smearing width (eV)"}
     for ax, param in zip(axes[0, :2], CELL_PARAMS, strict=True):
         rows = [r for r in ctab if r["parameter"] == param and not r["tightest"]]
         x = [r["value"] for r in rows]

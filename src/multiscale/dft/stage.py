@@ -11,7 +11,7 @@ import numpy as np
 
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, metadata, structure_arrays
-from multiscale.dft.calculator import DFTSettings, compute_cached
+from multiscale.dft.calculator import DFTSettings, compute_cached, smearing_label
 from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, Material, generate
 from multiscale.elastic import EV_PER_A2_TO_J_PER_M2, eos_properties, fit_cubic_elastic
 from multiscale.errors import ArtifactError, SCFConvergenceError
@@ -127,7 +127,7 @@ def reference_properties(dataset: str, eos: str, out: str) -> None:
     c = fit_cubic_elastic(np.array(strains), np.array(stresses))
     settings = ds.json_attr("settings")
     cell_note = f"{images[0].get_chemical_formula()} cubic cell, {settings['xc']}, ecut {settings['ecut']} eV, " \
-                f"k-density {settings['kpt_density']}/A^-1, FD {settings['smearing']} eV"
+                f"k-density {settings['kpt_density']}/A^-1, {smearing_label(settings)}"
     names = ["a0", "B", "C11", "C12", "C44"]
     values = [e.attrs["a0"], e.attrs["B"], c["C11"][0], c["C12"][0], c["C44"][0]]
     std = [e.attrs["a0_std"], e.attrs["B_std"], c["C11"][1], c["C12"][1], c["C44"][1]]

@@ -97,7 +97,9 @@ def generate(group: str, material: Material, settings: ConfigurationSettings, a0
         n, smax = int(settings.eos["points"]), float(settings.eos["max_strain"])
         for name, s in zip(names, np.linspace(-smax, smax, n), strict=True):
             a = material.a_guess * (1 + s)
-            out.append(_labelled(material.cubic_cell(a), name, group, {"lattice_constant": a, "linear_strain": s}))
+            out.append(_labelled(material.cubic_cell(a), name, group, {
+                "lattice_constant": a, "linear_strain": s,
+                "kpoint_cell": material.cubic_cell().cell[:].tolist()}))  # one k-mesh for every volume
     elif group == "elastic":
         for name, (mode, e) in zip(names, elastic_strain_set(settings.elastic["amplitudes"]), strict=True):
             atoms = material.cubic_cell(a0)

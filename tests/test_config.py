@@ -64,5 +64,5 @@ def test_convergence_scan_must_reach_beyond_the_configured_setting(tmp_path, roo
     with pytest.raises(ConfigError) as exc:
         load_config(root / "config/config.yaml", bad)
     msg = str(exc.value)
-    assert "convergence.kpt_density" in msg and "dft.kpt_density = 6.0" in msg and "Fix: add a larger value" in msg
+    assert "convergence.kpt_density" in msg and "dft.kpt_density = 5.0" in msg and "Fix: add a larger value" in msg
     assert str(bad) in msg

@@ -31,7 +31,7 @@ DEFAULT_SMEARING_METHOD = "fermi-dirac"
 class DFTSettings:
     xc: str = "PBE"
     ecut: float = 350.0  # eV
-    kpt_density: float = 6.0  # k-points per reciprocal Angstrom (2 pi included)
+    kpt_density: float = 5.0  # k-points per reciprocal Angstrom (2 pi included)
     smearing: float = 0.1  # eV, width of the occupation smearing
     smearing_method: str = DEFAULT_SMEARING_METHOD
     scf: dict[str, Any] = field(default_factory=lambda: {"energy": 1.0e-5, "density": 1.0e-5, "maxiter": 200})

@@ -305,10 +305,7 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
     names, values, std, notes = ["a0", "B"], [eos["a0"], eos["B"]], [eos["a0_std"], eos["B_std"]], [
         f"Birch-Murnaghan fit, {len(eos_rows)} volumes; {setting}"] * 2
     for k, c, s in zip(CONSTANTS, ref_row["C"], ref_row["C_std"], strict=True):
-        # the uncertainty of a converged constant: its fit error and its largest remaining convergence error
-        conv_err = abs(c) * max(remaining[k].values())
-        fit_err = float(s) if math.isfinite(s) else 0.0
-        names.append(k), values.append(c), std.append(math.hypot(fit_err, conv_err))
+        names.append(k), values.append(c), std.append(_uncertainty(c, s, remaining[k]))
         rem = ", ".join(f"{p} {100 * v:.1f}%" for p, v in remaining[k].items())
         notes.append(f"stress-strain fit, strain {conv.elastic['strain']:g} (normal +/-, shear +); {setting}; "
                      f"std = fit error and largest remaining convergence error (change to the next tighter "
@@ -323,6 +320,11 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
         train = property_dict(training)
     _markdown(markdown_out, ctab, etab, remaining, eos, tol, configured, reference, verdict, train, figure)
     _figure(figure, ctab, etab, tol, configured, reference)
+
+
+def _uncertainty(value: float, fit_std: float, remaining: dict[str, float]) -> float:
+    """A converged constant's uncertainty: its fit error and its largest remaining convergence error."""
+    return math.hypot(float(fit_std) if math.isfinite(fit_std) else 0.0, abs(value) * max(remaining.values()))
 
 
 def _fmt(x: float, nd: int = 3) -> str:
@@ -371,7 +373,8 @@ def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verd
                   "| property | training settings (conventional cell) | converged (primitive cell) | difference |",
                   "|---|---|---|---|"]
         conv_vals = {"a0": (eos["a0"], eos["a0_std"]), "B": (eos["B"], eos["B_std"])}
-        conv_vals.update({k: (c, s) for k, c, s in zip(CONSTANTS, ref["C"], ref["C_std"], strict=True)})
+        conv_vals.update({k: (c, _uncertainty(c, s, remaining[k])) for k, c, s in zip(CONSTANTS, ref["C"],
+                                                                                    ref["C_std"], strict=True)})
         for k, (c, s) in conv_vals.items():
             if k in train:
                 t = train[k][0]

@@ -333,7 +333,8 @@ def build_atlas(dft: str, dataset: str, potential: str, validation: str, md: str
             "atom_config": a["config"], "atom_group": a["group"],
             "continuum_feature_names": at.CONTINUUM_FEATURES, "cell_centres": sp["centres"],
             "cell_features": c["features"], "cell_stress_difference": c["ds"],
-            "cell_displacement_difference": c["du"], "cell_relative": c["relative"], "cell_local_relative": c["local_relative"],
+            "cell_displacement_difference": c["du"], "cell_relative": c["relative"],
+            "cell_local_relative": c["local_relative"],
             "cell_relative_std": c["relative_std"], "cell_valid": ok, "cell_shap": cell_shap}
     attrs = {"validity": validity, "explanations": explanations, "plasticity": plast, "monitor": monitor,
              "settings": settings}

@@ -11,7 +11,8 @@ Two parts, each one workflow job (every calculation goes through the shared cach
     absorbed by the potential's per-atom constant); the absolute energy per atom is reported beside it.
 ``elastic``
     The 1-atom primitive cell (cheap, so k-points can be dense): an equation of state at the *reference*
-    settings of ``convergence.elastic.reference`` (a0, B), then C11, C12, C44 from +/- strains at the reference
+    settings of ``convergence.elastic.reference`` (a0, B; centred on ``material.a_guess``, so no training
+    setting enters), then C11, C12, C44 at its a0 from +/- normal and + shear strains at the reference
     settings and with the k-density, smearing and cutoff changed one at a time. The remaining convergence
     error of each constant is its change to the next tighter value of each scan (higher k-density, smaller
     smearing, higher cutoff); it must stay within ``tolerances.elastic``.
@@ -151,11 +152,14 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, 
     else:
         el = conv.elastic
         ref = replace(base, **{k: v if isinstance(v, str) else float(v) for k, v in el["reference"].items()})
-        mesh_cell = primitive_cell(mat, a0).cell[:].tolist()  # one k-mesh for every volume of the EOS
+        # centred on the material's guess, not the training EOS: the converged study depends on no training
+        # setting, so changing those reuses every cached primitive-cell calculation
+        a_guess = mat.a_guess
+        mesh_cell = primitive_cell(mat, a_guess).cell[:].tolist()  # one k-mesh for every volume of the EOS
         for s in np.linspace(-el["eos_max_strain"], el["eos_max_strain"], int(el["eos_points"])):
-            atoms = primitive_cell(mat, a0 * (1 + s))
+            atoms = primitive_cell(mat, a_guess * (1 + s))
             atoms.info["metadata"] = json.dumps({"kpoint_cell": mesh_cell})
-            calc(atoms, ref, "eos", f"a={a0 * (1 + s):.5f}")
+            calc(atoms, ref, "eos", f"a={a_guess * (1 + s):.5f}")
         a_ref = _eos_fit([r for r in rows if r["series"] == "eos"], mat)["a0"]
         for param in ELASTIC_PARAMS:
             for value in scan(el[param], el["reference"][param], param):

@@ -55,22 +55,26 @@ class LinearFit:
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> LinearFit:
-    """Slope of y(x) with its standard error. With symmetric +/- strains a quadratic term is fitted too,
-    so the (physical) curvature of the stress-strain curve does not bias the tangent modulus at zero."""
-    x = np.asarray(x, float)
+    """Slope at zero of y(x) with its standard error.
+
+    Repeated strains (e.g. sigma_yy and sigma_zz of one xx strain, equal by symmetry) are averaged first, so a
+    duplicate never counts as an independent degree of freedom. With strains of both signs a quadratic term is
+    fitted too, so the (physical) curvature of the stress-strain curve neither biases the tangent modulus nor
+    inflates its error. The standard error is NaN when nothing is left to estimate it (e.g. -e, 0, +e: a central
+    difference; 0, +e: a one-sided one): no number is better than a fake one.
+    """
+    xu, inverse = np.unique(np.round(np.asarray(x, float), 12), return_inverse=True)
     y = np.asarray(y, float)
-    deg = 2 if len(np.unique(x)) >= 4 else 1
-    cols = [np.ones_like(x), x] + ([x**2] if deg == 2 else [])
-    a = np.stack(cols, axis=1)
-    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    dof = len(x) - a.shape[1]
+    yu = np.bincount(inverse, weights=y) / np.bincount(inverse)
+    deg = 2 if (xu.min() < 0.0 < xu.max() and len(xu) >= 3) else 1
+    a = np.stack([xu**p for p in range(deg + 1)], axis=1)
+    coef, *_ = np.linalg.lstsq(a, yu, rcond=None)
+    dof = len(xu) - a.shape[1]
+    std = float("nan")
     if dof > 0:
-        resid = y - a @ coef
-        s2 = float(resid @ resid) / dof
-        cov = s2 * np.linalg.inv(a.T @ a)
+        resid = yu - a @ coef
+        cov = float(resid @ resid) / dof * np.linalg.inv(a.T @ a)
         std = float(np.sqrt(cov[1, 1]))
-    else:
-        std = float("nan")
     return LinearFit(float(coef[1]), std)
 
 
@@ -86,8 +90,8 @@ def fit_cubic_elastic(strains: np.ndarray, stresses: np.ndarray) -> dict[str, tu
     xs11, ys11, xs12, ys12, xs44, ys44 = [], [], [], [], [], []
     for e, s in zip(strains, stresses, strict=True):
         nz = np.flatnonzero(np.abs(e) > 1e-12)
-        if len(nz) == 0:
-            xs11.append(0.0), ys11.append(s[0]), xs44.append(0.0), ys44.append(s[3])
+        if len(nz) == 0:  # sigma_xx = sigma_yy and sigma_yz = 0 by cubic symmetry: a point of every fit
+            xs11.append(0.0), ys11.append(s[0]), xs12.append(0.0), ys12.append(s[1]), xs44.append(0.0), ys44.append(s[3])
             continue
         if len(nz) != 1:
             continue
@@ -99,7 +103,7 @@ def fit_cubic_elastic(strains: np.ndarray, stresses: np.ndarray) -> dict[str, tu
                 xs12.append(e[i]), ys12.append(s[j])
         else:
             xs44.append(e[i]), ys44.append(s[i])
-    if not xs12 or len(xs11) < 2 or len(xs44) < 2:
+    if min(len(set(xs11)), len(set(xs12)), len(set(xs44))) < 2:
         raise ValueError("fit_cubic_elastic needs normal and shear strains of at least two amplitudes")
     c11, c12, c44 = _slope(xs11, ys11), _slope(xs12, ys12), _slope(xs44, ys44)
     return {"C11": (c11.slope, c11.slope_std), "C12": (c12.slope, c12.slope_std), "C44": (c44.slope, c44.slope_std)}

@@ -381,8 +381,9 @@ def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verd
                                                                                     ref["C_std"], strict=True)})
         for k, (c, s) in conv_vals.items():
             if k in train:
-                t = train[k][0]
-                lines.append(f"| {k} | {t:.4g} | {c:.4g} ± {_fmt(s, 2)} | {100 * (t - c) / abs(c):+.1f}% |")
+                t, ts = train[k][0], train[k][1]
+                lines.append(f"| {k} | {t:.4g} ± {_fmt(ts, 2)} | {c:.4g} ± {_fmt(s, 2)} | "
+                             f"{100 * (t - c) / abs(c):+.1f}% |")
         lines.append("")
     lines.append(f"Figure: `{Path(figure).name}`.")
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")

@@ -152,14 +152,15 @@ def test_thermal_vacancy_and_surface_generators():
 
 
 def test_surface_and_vacancy_energies(tiny_dft, tmp_path):
-    """Real GPAW at tiny settings: (100) surface energy and unrelaxed vacancy formation energy of Al."""
+    """Real GPAW at tiny settings: (100) surface energy and the relaxed vacancy formation energy of Al."""
     from multiscale.dft.stage import fit_equation_of_state, gather, reference_properties
 
     mat = {"element": "Al", "lattice": "fcc", "a_guess": 4.04}
     dft = {**tiny_dft.__dict__, "configurations": {
         "seed": 1, "eos": {"points": 5, "max_strain": 0.02}, "elastic": {"amplitudes": [0.01]},
         "rattle": {"amplitudes": [], "per_amplitude": 0, "supercell": [1, 1, 1], "strain": 0.0},
-        "vacancy": {"supercells": [[2, 1, 1]]}, "surface": {"facets": ["100"], "layers": 4, "vacuum": 5.0}}}
+        "vacancy": {"supercells": [[2, 1, 1]], "relax_fmax": 0.05, "relax_steps": 15},
+        "surface": {"facets": ["100"], "layers": 4, "vacuum": 5.0}}}
     calcs = {}
     for group in ("eos", "elastic", "vacancy", "surface"):
         eos = str(tmp_path / "eos.h5") if group != "eos" else None
@@ -175,7 +176,24 @@ def test_surface_and_vacancy_energies(tiny_dft, tmp_path):
     ref = read_artifact(tmp_path / "ref.h5", "properties")
     props = dict(zip(ref["names"], ref["values"], strict=True))
     assert 0.5 < props["surface_energy_100"] < 1.5  # J/m^2 (PBE literature ~0.9-1.0 for Al(100))
-    assert 0.2 < props["vacancy_formation_energy"] < 1.5  # eV, 7-atom cell, unrelaxed
+    assert 0.2 < props["vacancy_formation_energy"] < 1.5  # eV, 7-atom cell
+    # the vacancy was relaxed by DFT forces: lower energy than unrelaxed, labels of the relaxed positions
+    ds = read_artifact(tmp_path / "dataset.h5", "dft_dataset")
+    vac = [i for i, g in enumerate(ds["groups"]) if str(g) == "vacancy"]
+    relax = json.loads(ds["metadata"][vac[0]])["relaxation"]
+    assert relax["steps"] >= 1 and relax["max_displacement"] > 0.01
+    e_unrelaxed = relax["energy_unrelaxed"] - ds["energy"][vac[0]] + props["vacancy_formation_energy"]
+    assert props["vacancy_formation_energy"] < e_unrelaxed
+    start = int(np.sum(ds["n_atoms"][:vac[0]]))
+    fmax = np.linalg.norm(ds["forces"][start:start + int(ds["n_atoms"][vac[0]])], axis=1).max()
+    assert fmax == pytest.approx(relax["fmax"]) and (relax["converged"] == (fmax <= 0.05))
+    note = dict(zip(ref["names"], ref["notes"], strict=True))["vacancy_formation_energy"]
+    assert "relaxed at fixed cell" in note
+    # the relaxation is part of the calculation's identity: same structure unrelaxed is another cache entry
+    (vac_atoms,) = generate("vacancy", Material(), ConfigurationSettings(vacancy={"supercells": [[2, 1, 1]]}), a0=4.04)
+    (relaxed,) = generate("vacancy", Material(), ConfigurationSettings(vacancy={
+        "supercells": [[2, 1, 1]], "relax_fmax": 0.05, "relax_steps": 15}), a0=4.04)
+    assert calculator.cache_key(vac_atoms, tiny_dft) != calculator.cache_key(relaxed, tiny_dft)
 
 
 def _conv_row(series, structure, n, energy, forces=None, stress=None, strain=None, **settings):

@@ -91,7 +91,8 @@ def fit_cubic_elastic(strains: np.ndarray, stresses: np.ndarray) -> dict[str, tu
     for e, s in zip(strains, stresses, strict=True):
         nz = np.flatnonzero(np.abs(e) > 1e-12)
         if len(nz) == 0:  # sigma_xx = sigma_yy and sigma_yz = 0 by cubic symmetry: a point of every fit
-            xs11.append(0.0), ys11.append(s[0]), xs12.append(0.0), ys12.append(s[1]), xs44.append(0.0), ys44.append(s[3])
+            xs11.append(0.0), ys11.append(s[0]), xs12.append(0.0), ys12.append(s[1])
+            xs44.append(0.0), ys44.append(s[3])
             continue
         if len(nz) != 1:
             continue

@@ -95,6 +95,12 @@ def kpoint_cell(atoms: Atoms) -> np.ndarray | None:
     return None if cell is None else np.asarray(cell, float)
 
 
+def relax_spec(atoms: Atoms) -> dict[str, Any] | None:
+    """Metadata ``relax`` ({fmax, steps}): relax the positions (fixed cell) with DFT forces before labelling."""
+    spec = _metadata(atoms).get("relax")
+    return None if not spec else {"fmax": float(spec["fmax"]), "steps": int(spec["steps"])}
+
+
 def kpoints_for(atoms: Atoms, settings: DFTSettings) -> tuple[int, int, int]:
     pbc = list(atoms.pbc)
     axis = vacuum_axis(atoms)
@@ -117,6 +123,8 @@ def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
         structure["vacuum_axis"] = vacuum_axis(atoms)
     if kpoint_cell(atoms) is not None:
         structure["kpoint_cell"] = np.round(kpoint_cell(atoms), 8).tolist()
+    if relax_spec(atoms) is not None:  # the labels are those of the relaxed structure
+        structure["relax"] = relax_spec(atoms)
     return digest({"structure": structure, "settings": settings.physics(), "gpaw": version("gpaw")})
 
 
@@ -143,18 +151,23 @@ def _gpaw(settings: DFTSettings, atoms: Atoms, txt: str | None, safer: bool, com
 def run_single_point(atoms: Atoms, settings: DFTSettings, txt: str | None = None, comm=None) -> dict[str, Any]:
     """Energy, forces and stress of one structure, retrying a failed SCF once with safer mixing.
 
-    Returns a dict with the labels, SCF iterations, wall time and the list of retries made.
+    A structure whose metadata asks for it (``relax``: fmax, steps) is first relaxed at fixed cell with BFGS on
+    the DFT forces; the labels are then those of the relaxed positions, and ``relaxation`` records the start
+    energy, steps, largest displacement and whether fmax was reached (a relaxation cut at ``steps`` is kept,
+    flagged). Returns a dict with the labels, SCF iterations, wall time and the list of retries made.
     Raises :class:`SCFConvergenceError` naming the configuration and settings if the retry fails too.
     """
     from gpaw import KohnShamConvergenceError
 
     retries: list[dict[str, Any]] = []
     name = atoms.info.get("name", atoms.get_chemical_formula())
+    relax = relax_spec(atoms)
     for attempt, safer in enumerate((False, True)):
         work = atoms.copy()
         work.calc = _gpaw(settings, work, txt, safer, comm)
         t0 = time.perf_counter()
         try:
+            relaxation = _relax(work, relax) if relax else None
             energy = work.get_potential_energy(force_consistent=True)
             forces = work.get_forces()
             stress = work.get_stress(voigt=True) * EV_PER_A3_TO_GPA
@@ -163,22 +176,46 @@ def run_single_point(atoms: Atoms, settings: DFTSettings, txt: str | None = None
                             "maxiter": int(settings.scf["maxiter"]) * (2 if safer else 1), "error": str(exc)})
             continue
         niter = int(work.calc.get_number_of_iterations())
-        return {"energy": float(energy), "forces": np.asarray(forces), "stress": np.asarray(stress),
-                "scf_iterations": niter, "wall_time": time.perf_counter() - t0, "retries": retries}
+        out = {"energy": float(energy), "forces": np.asarray(forces), "stress": np.asarray(stress),
+               "scf_iterations": niter, "wall_time": time.perf_counter() - t0, "retries": retries}
+        if relaxation is not None:
+            out.update(positions=work.get_positions(), relaxation=relaxation)
+        return out
     raise SCFConvergenceError(
         f"SCF did not converge for configuration '{name}' with settings {json.dumps(settings.physics())}, "
         f"also after a retry with safer mixing and twice the iterations ({retries[-1]['maxiter']}). "
         f"Fix: raise dft.scf.maxiter, loosen dft.scf.energy/density, or set dft.on_failure: drop")
 
 
+def _relax(work: Atoms, spec: dict[str, Any]) -> dict[str, Any]:
+    """Relax positions at fixed cell with BFGS on the DFT forces (same calculator: wavefunctions are reused)."""
+    from ase.optimize import BFGS
+
+    start_energy = float(work.get_potential_energy(force_consistent=True))
+    start = work.get_positions()
+    opt = BFGS(work, logfile=None)
+    opt.run(fmax=spec["fmax"], steps=spec["steps"])
+    fmax = float(np.linalg.norm(work.get_forces(), axis=1).max())
+    return {"fmax_target": spec["fmax"], "fmax": fmax, "converged": fmax <= spec["fmax"],
+            "steps": int(opt.get_number_of_steps()), "energy_unrelaxed": start_energy,
+            "max_displacement": float(np.linalg.norm(work.get_positions() - start, axis=1).max())}
+
+
 def calc_data(atoms: Atoms, result: dict[str, Any]) -> dict[str, Any]:
-    """Datasets of a ``dft_calc`` artifact."""
+    """Datasets of a ``dft_calc`` artifact (positions: the relaxed ones when the calculation relaxed them)."""
     return {
-        "n_atoms": [len(atoms)], "numbers": atoms.numbers, "positions": atoms.positions,
+        "n_atoms": [len(atoms)], "numbers": atoms.numbers, "positions": result.get("positions", atoms.positions),
         "cell": [atoms.cell[:]], "pbc": [atoms.pbc], "energy": [result["energy"]], "forces": result["forces"],
         "stress": [result["stress"]], "scf_iterations": [result["scf_iterations"]],
         "wall_time": [result["wall_time"]],
     }
+
+
+def _with_relaxation(atoms: Atoms, relaxation: dict[str, Any] | None) -> str:
+    """The configuration's metadata JSON, with the record of its relaxation when it was relaxed."""
+    if relaxation is None:
+        return atoms.info.get("metadata", "{}")
+    return json.dumps({**_metadata(atoms), "relaxation": relaxation})
 
 
 def cached_single_point(atoms: Atoms, settings: DFTSettings, *, txt: str | None = None, comm=None
@@ -194,8 +231,8 @@ def cached_single_point(atoms: Atoms, settings: DFTSettings, *, txt: str | None 
         if rank == 0:
             write_artifact(cached, "dft_calc", calc_data(atoms, result), {
                 "name": atoms.info.get("name", ""), "group": atoms.info.get("group", ""),
-                "metadata": atoms.info.get("metadata", "{}"), "settings": settings.physics(), "cache_key": key,
-                "retries": result["retries"]}, config=settings.physics())
+                "metadata": _with_relaxation(atoms, result.get("relaxation")), "settings": settings.physics(),
+                "cache_key": key, "retries": result["retries"]}, config=settings.physics())
         ran = True
     if comm is not None:
         comm.barrier()
@@ -212,8 +249,9 @@ def compute_cached(atoms: Atoms, settings: DFTSettings, out: str | Path, *, inpu
     if comm is None or comm.rank == 0:
         art = read_artifact(cached, "dft_calc")  # validates the cache entry too
         attrs = dict(art.attrs)
+        relaxation = json.loads(str(attrs.get("metadata") or "{}")).get("relaxation")
         attrs.update(name=atoms.info.get("name", ""), group=atoms.info.get("group", ""),
-                     metadata=atoms.info.get("metadata", "{}"))
+                     metadata=_with_relaxation(atoms, relaxation))
         write_artifact(out, "dft_calc", art.data, attrs, inputs=[*inputs, cached], config=settings.physics())
     if comm is not None:
         comm.barrier()

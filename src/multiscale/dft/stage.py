@@ -146,14 +146,23 @@ def reference_properties(dataset: str, eos: str, out: str) -> None:
             units.append("J/m^2")
             notes.append(f"{len(atoms)}-layer 1x1 slab, {meta['vacuum']} A vacuum each side, unrelaxed, vs EOS "
                          f"bulk energy; {settings['xc']}, ecut {settings['ecut']} eV, k-density "
-                         f"{settings['kpt_density']}/A^-1")
+                         f"{settings['kpt_density']}/A^-1, {smearing_label(settings)}")
         elif atoms.info["group"] == "vacancy":
             names.append("vacancy_formation_energy")
             values.append(energy - len(atoms) * e_bulk)
             units.append("eV")
-            notes.append(f"{meta['sites']}-site supercell {meta['supercell']}, unrelaxed (an upper bound), vs EOS "
-                         f"bulk energy; {settings['xc']}, ecut {settings['ecut']} eV, k-density "
-                         f"{settings['kpt_density']}/A^-1")
+            relax = meta.get("relaxation")
+            if relax:
+                cut = "" if relax["converged"] else f", NOT below the target {relax['fmax_target']:g}"
+                how = (f"positions relaxed at fixed cell (BFGS, {relax['steps']} steps, largest force "
+                       f"{relax['fmax']:.3f} eV/A{cut}; "
+                       f"largest displacement {relax['max_displacement']:.3f} A; unrelaxed "
+                       f"{relax['energy_unrelaxed'] - len(atoms) * e_bulk:.3f} eV)")
+            else:
+                how = "unrelaxed (an upper bound)"
+            notes.append(f"{meta['sites']}-site supercell {meta['supercell']}, {how}, vs EOS bulk energy; "
+                         f"{settings['xc']}, ecut {settings['ecut']} eV, k-density {settings['kpt_density']}/A^-1, "
+                         f"{smearing_label(settings)}")
         else:
             continue
         std.append(float("nan"))

@@ -123,8 +123,11 @@ def generate(group: str, material: Material, settings: ConfigurationSettings, a0
             atoms = material.cubic_cell(a0).repeat(tuple(sc))
             n_sites = len(atoms)
             del atoms[0]
-            out.append(_labelled(atoms, name, group, {"a0": a0, "supercell": list(sc), "sites": n_sites,
-                                                      "relaxed": False}))
+            meta = {"a0": a0, "supercell": list(sc), "sites": n_sites, "relaxed": False}
+            fmax = float(settings.vacancy.get("relax_fmax", 0.0))
+            if fmax > 0.0:  # relaxed by the DFT calculation itself (calculator.run_single_point)
+                meta.update(relaxed=True, relax={"fmax": fmax, "steps": int(settings.vacancy.get("relax_steps", 30))})
+            out.append(_labelled(atoms, name, group, meta))
     elif group == "surface":
         sf = settings.surface
         rng = np.random.default_rng(settings.seed + 2000)

@@ -370,8 +370,8 @@ def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verd
               f"{ok[verdict['elastic_converged']]}):", ""]
     for k, c in zip(CONSTANTS, ref["C"], strict=True):
         lines.append(f"- {k} = {c:.1f} GPa: " + ", ".join(f"{p} {100 * v:.2f}%" for p, v in remaining[k].items()))
-    lines += ["", f"Equation of state at the reference settings: a0 = {eos['a0']:.4f} ± {eos['a0_std']:.4f} A, "
-              f"B = {eos['B']:.1f} ± {eos['B_std']:.1f} GPa.", ""]
+    lines += ["", f"Equation of state at the reference settings: a0 = {eos['a0']:.4f} ± {_fmt(eos['a0_std'], 2)} "
+              f"A, B = {eos['B']:.2f} ± {_fmt(eos['B_std'], 2)} GPa (fit errors).", ""]
     if train:
         lines += ["## Training settings vs converged settings", "",
                   "| property | training settings (conventional cell) | converged (primitive cell) | difference |",

@@ -3,8 +3,8 @@
 Groups: ``eos`` (volumetric strains of the cubic cell at the guessed lattice constant), ``elastic`` (normal
 and shear strains at the DFT lattice constant), ``rattle`` (strained cells with random displacements),
 ``thermal`` (finite-temperature snapshots sampled cheaply with ASE's EMT), ``vacancy`` (a supercell with one
-site empty; optionally relaxed by the DFT calculation itself) and ``surface`` (low-index slabs). Element and lattice come from the config; nothing
-here is specific to aluminium.
+site empty; optionally relaxed by the DFT calculation itself) and ``surface`` (low-index slabs). Element and
+lattice come from the config; nothing here is specific to aluminium.
 """
 
 from __future__ import annotations

@@ -28,3 +28,15 @@ def test_latest_invocation_starts_after_an_idle_gap():
 
 def test_stage_of_rule_names():
     assert stage_of("dft_single_point") == "dft" and stage_of("continuum_solve") == "continuum"
+
+
+def test_busy_cores_come_from_the_benchmark_files(tmp_path):
+    """An MPI job's CPU time is its ranks' sum: it keeps that many cores busy, which the queueing bound counts."""
+    from multiscale.benchmarks import _benchmark
+
+    header = "s\th:m:s\tmax_rss\tcpu_time\n"
+    for name, wall, cpu, cores in (("mpi", 300.0, 590.0, 2), ("serial", 10.0, 9.1, 1), ("idle", 10.0, 0.2, 1)):
+        (tmp_path / "benchmarks").mkdir(exist_ok=True)
+        (tmp_path / "benchmarks" / f"{name}.tsv").write_text(header + f"{wall}\t0\t100\t{cpu}\n")
+        assert _benchmark(str(tmp_path / "logs" / f"{name}.log")) == (wall, cores)
+    assert _benchmark(str(tmp_path / "logs" / "missing.log")) is None

@@ -30,21 +30,25 @@ class Job:
     outputs: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     runtime: float | None = None  # the job's own wall time, from its benchmark file
+    cores: int = 1  # cores the job kept busy: its CPU time over its wall time, rounded (MPI jobs: their ranks)
 
     @property
     def duration(self) -> float:
         return self.runtime if self.runtime is not None else self.end - self.start
 
 
-def _benchmark_seconds(log: str) -> float | None:
-    """The rules keep benchmark files beside their logs: <study>/logs/X.log <-> <study>/benchmarks/X.tsv."""
+def _benchmark(log: str) -> tuple[float, int] | None:
+    """Wall seconds and busy cores of a job. The rules keep benchmark files beside their logs:
+    <study>/logs/X.log <-> <study>/benchmarks/X.tsv."""
     tsv = Path(log.replace("/logs/", "/benchmarks/", 1)).with_suffix(".tsv")
     try:
         with tsv.open() as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
-        return float(rows[-1]["s"])
+        wall = float(rows[-1]["s"])
     except (OSError, KeyError, IndexError, ValueError):
         return None
+    cpu = _num(rows[-1], "cpu_time")
+    return wall, max(1, round(cpu / wall)) if wall > 0 else 1
 
 
 def read_jobs(metadata_dir: Path, prefix: str) -> list[Job]:
@@ -69,8 +73,9 @@ def read_jobs(metadata_dir: Path, prefix: str) -> list[Job]:
                                                     list(meta.get("input", [])), logs=list(meta.get("log", []))))
         job.outputs.append(path)
     for job in jobs.values():
-        if job.logs:
-            job.runtime = _benchmark_seconds(job.logs[0])
+        bench = _benchmark(job.logs[0]) if job.logs else None
+        if bench is not None:
+            job.runtime, job.cores = bench
     return list(jobs.values())
 
 
@@ -143,7 +148,8 @@ def write_report(study_dir: str, metadata_dir: str, config: dict, out: str, core
         span = max(j.end for j in jobs) - min(j.start for j in jobs)
         cp, chain = critical_path(jobs)
         cores = cores or os.cpu_count() or 1
-        bound = max(cp, sum(j.duration for j in jobs) / cores)
+        core_seconds = sum(j.duration * min(j.cores, cores) for j in jobs)
+        bound = max(cp, core_seconds / cores)
         lines += ["", f"## Latest invocation ({len(jobs)} jobs)", "",
                   f"- wall time from first job start to last job end: {span:.1f} s",
                   f"- critical path (longest dependency chain of the jobs' own run times): {cp:.1f} s "
@@ -153,8 +159,9 @@ def write_report(study_dir: str, metadata_dir: str, config: dict, out: str, core
                   f"({100 * (span - cp) / span if span else 0:.0f} % of the wall time): scheduling, job start-up, "
                   f"and jobs waiting for a free core",
                   f"- of which queueing for cores is unavoidable: with {cores} cores the jobs need at least "
-                  f"max(critical path, job time / cores) = {bound:.1f} s, so {span - bound:.1f} s is scheduling and "
-                  f"start-up above that bound"]
+                  f"max(critical path, core-seconds / cores) = {bound:.1f} s (core-seconds: each job's time x the "
+                  f"cores it kept busy, {core_seconds:.1f} s), so {span - bound:.1f} s is scheduling and start-up "
+                  f"above that bound"]
     lines += ["", "## Reproducing", "", f"- config digest (sha256 of the validated study config): `{digest(config)}`",
               f"- software: `{json.dumps(software_versions(), sort_keys=True)}`", ""]
     tmp = Path(out).with_name(f".{Path(out).name}.tmp")

@@ -244,3 +244,14 @@ def test_convergence_errors_are_measured_against_the_tightest_setting():
     assert rem["C12"]["ecut"] == pytest.approx(0.02)
     row8 = next(r for r in etab if r["parameter"] == "kpt_density" and r["value"] == 8.0)
     assert row8["C"] == pytest.approx([110, 60, 30]) and row8["change"][0] == pytest.approx(10 / 110)
+
+
+def test_only_the_cells_part_of_the_convergence_study_needs_the_training_eos(tmp_path):
+    """The elastic part fits its own EOS (so a training-settings change never reruns it); cells are built at
+    the training a0 and say what is missing without it, before any GPAW run."""
+    from multiscale.dft.convergence import run_part
+
+    mat = {"element": "Al", "lattice": "fcc", "a_guess": 4.04}
+    with pytest.raises(ValueError, match=r"'cells' needs the training EOS \(--eos"):
+        run_part("cells", mat, {"cache_dir": str(tmp_path)}, {}, None, str(tmp_path / "cells.h5"))
+    assert not (tmp_path / "cells.h5").exists()

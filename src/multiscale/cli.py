@@ -206,7 +206,7 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
     ("dft", "convergence-run"): (dft_convergence_run, "one part of the DFT convergence study (cached GPAW runs)", [
         ("--part", {"choices": ["cells", "elastic"], "required": True}),
         ("--material", {"type": _json, "required": True}), ("--dft", {"type": _json, "required": True}),
-        ("--convergence", {"type": _json, "required": True}), ("--eos", {"required": True}),
+        ("--convergence", {"type": _json, "required": True}), ("--eos", {"help": "training eos.h5 (cells part only)"}),
         ("--txt", {"help": "GPAW text log"}), ("--out", {"required": True})]),
     ("dft", "convergence"): (dft_convergence, "convergence table, figure and converged properties", [
         ("--cells", {"required": True}), ("--elastic", {"required": True}), ("--training",

@@ -99,7 +99,8 @@ rule dft_reference:
 # elastic constants at converged settings. Two GPAW jobs through the shared cache, then one table.
 rule dft_convergence_run:
     input:
-        eos=f"{RESULTS}/dft{{pt}}/eos.h5",
+        # the cells part builds its cells at the training a0; the elastic part fits its own EOS
+        eos=lambda w: [f"{RESULTS}/dft{w.pt}/eos.h5"] if w.part == "cells" else [],
     output:
         f"{RESULTS}/dft{{pt}}/convergence/{{part}}.h5",
     wildcard_constraints:
@@ -108,6 +109,7 @@ rule dft_convergence_run:
         material=section("dft", "material"),
         dft=section("dft", "dft"),
         convergence=section("dft", "convergence"),
+        eos=lambda w, input: f"--eos {input.eos}" if input.eos else "",
     conda:
         CONDA_ENV
     log:
@@ -123,7 +125,7 @@ rule dft_convergence_run:
         "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 {resources.mpi} -n {resources.tasks} gpaw python -m multiscale "
         "dft convergence-run --part {wildcards.part} "
         "--material {params.material:q} --dft {params.dft:q} --convergence {params.convergence:q} "
-        "--eos {input.eos} --txt {log}.gpaw --out {output} > {log} 2>&1"
+        "{params.eos} --txt {log}.gpaw --out {output} > {log} 2>&1"
 
 
 rule dft_convergence:

@@ -116,16 +116,20 @@ def elastic_strains(amplitude: float) -> list[tuple[str, np.ndarray]]:
 
 
 # ------------------------------------------------------------------------------------------------ running
-def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, out: str, *, txt: str | None = None,
-             comm=None) -> None:
-    """Compute one part of the study (through the cache) and write its ``dft_convergence_runs`` artifact."""
+def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str | None, out: str, *,
+             txt: str | None = None, comm=None) -> None:
+    """Compute one part of the study (through the cache) and write its ``dft_convergence_runs`` artifact.
+
+    ``eos``: the training EOS artifact, whose a0 the ``cells`` part builds its cells at; the ``elastic`` part
+    fits its own EOS and takes none."""
     if part not in PARTS:
         raise ValueError(f"convergence part '{part}': use one of {PARTS}")
+    if part == "cells" and eos is None:
+        raise ValueError("convergence part 'cells' needs the training EOS (--eos results/<study>/dft/eos.h5)")
     mat = Material.from_dict(material)
     base = DFTSettings.from_dict(dft)
     conv = ConvergenceSettings.from_dict(convergence)
     conv.check(base)
-    a0 = float(read_artifact(eos, "eos").attrs["a0"])
     rows: list[dict[str, Any]] = []
 
     def calc(atoms: Atoms, settings: DFTSettings, series: str, structure: str, strain=None) -> None:
@@ -142,7 +146,7 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, 
                      "scf_iterations": int(art["scf_iterations"][0]), "wall_time": float(art["wall_time"][0])})
 
     if part == "cells":
-        structures = cells_structures(mat, a0, conv)
+        structures = cells_structures(mat, float(read_artifact(eos, "eos").attrs["a0"]), conv)
         for param in CELL_PARAMS:
             for value in scan(getattr(conv, param), getattr(base, param), param):
                 settings = replace(base, **{param: value})
@@ -179,7 +183,8 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str, 
     data["forces"] = np.concatenate([r["forces"] for r in rows])
     write_artifact(out, "dft_convergence_runs", data,
                    {"part": part, "settings": base.physics(), "reference": reference, "material": material,
-                    "convergence": convergence}, inputs=[eos], config={"dft": dft, "convergence": convergence})
+                    "convergence": convergence}, inputs=[eos] if eos else [],
+                   config={"dft": dft, "convergence": convergence})
 
 
 def _eos_fit(rows: list[dict[str, Any]], mat: Material) -> dict[str, float]:
@@ -308,8 +313,10 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
                f"{smearing_label(reference)}")
     names, values, std, notes = ["a0", "B"], [eos["a0"], eos["B"]], [eos["a0_std"], eos["B_std"]], [
         f"Birch-Murnaghan fit, {len(eos_rows)} volumes; {setting}"] * 2
-    for k, c, s in zip(CONSTANTS, ref_row["C"], ref_row["C_std"], strict=True):
-        names.append(k), values.append(c), std.append(_uncertainty(c, s, remaining[k]))
+    converged_std = {k: _uncertainty(c, s, remaining[k]) for k, c, s in zip(CONSTANTS, ref_row["C"],
+                                                                             ref_row["C_std"], strict=True)}
+    for k, c in zip(CONSTANTS, ref_row["C"], strict=True):
+        names.append(k), values.append(c), std.append(converged_std[k])
         rem = ", ".join(f"{p} {100 * v:.1f}%" for p, v in remaining[k].items())
         notes.append(f"stress-strain fit, strain {conv.elastic['strain']:g} (normal +/-, shear +); {setting}; "
                      f"std = fit error and largest remaining convergence error (change to the next tighter "
@@ -322,7 +329,8 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
         from multiscale.continuum.stage import property_dict
 
         train = property_dict(training)
-    _markdown(markdown_out, ctab, etab, remaining, eos, tol, configured, reference, verdict, train, figure)
+    _markdown(markdown_out, ctab, etab, remaining, converged_std, eos, tol, configured, reference, verdict, train,
+              figure)
     _figure(figure, ctab, etab, tol, configured, reference)
 
 
@@ -335,7 +343,8 @@ def _fmt(x: float, nd: int = 3) -> str:
     return "-" if not math.isfinite(x) else f"{x:.{nd}g}"
 
 
-def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verdict, train, figure) -> None:
+def _markdown(path, ctab, etab, remaining, converged_std, eos, tol, configured, reference, verdict, train,
+              figure) -> None:
     ok = {True: "yes", False: "**NO**"}
     lines = ["# DFT convergence study", "",
              f"Configured (training) settings: {configured['xc']}, ecut {configured['ecut']:g} eV, k-density "
@@ -377,8 +386,7 @@ def _markdown(path, ctab, etab, remaining, eos, tol, configured, reference, verd
                   "| property | training settings (conventional cell) | converged (primitive cell) | difference |",
                   "|---|---|---|---|"]
         conv_vals = {"a0": (eos["a0"], eos["a0_std"]), "B": (eos["B"], eos["B_std"])}
-        conv_vals.update({k: (c, _uncertainty(c, s, remaining[k])) for k, c, s in zip(CONSTANTS, ref["C"],
-                                                                                    ref["C_std"], strict=True)})
+        conv_vals.update({k: (c, converged_std[k]) for k, c in zip(CONSTANTS, ref["C"], strict=True)})
         for k, (c, s) in conv_vals.items():
             if k in train:
                 t, ts = train[k][0], train[k][1]

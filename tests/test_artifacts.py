@@ -74,3 +74,38 @@ def test_interrupted_write_leaves_previous_file_intact(tmp_path, monkeypatch):
         write_artifact(path, "eos", {"volume": [1.0, 2, 3], "energy": [0.0, 1, 2]}, EOS_ATTRS)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eos.h5"]
+
+
+def test_typed_attributes_read_back_as_their_records(tmp_path):
+    """A structured attribute is written from its record and read back as the same record; a plain dict in its
+    place, or a stored record with a field this version does not know, is refused with the file named."""
+    import json
+
+    from multiscale.records import PlasticityOnset, Relaxation, SpecimenDescription
+    from multiscale.specimen import Specimen
+
+    spec = Specimen(size=4.0, hole_radius=0.5, strain=0.01)
+    desc = spec.description(4.05, "Al", "fcc", atoms_removed_at_hole=3)
+    kind = KINDS["continuum"]
+    data = {k: np.zeros(tuple(2 if isinstance(d, str) else d for d in ds.shape)) for k, ds in kind.datasets.items()}
+    attrs = {k: "x" for k in kind.attrs} | {"specimen": desc}
+    path = write_artifact(tmp_path / "c.h5", "continuum", data, attrs)
+    back = read_artifact(path, "continuum").attr("specimen")
+    assert isinstance(back, SpecimenDescription) and back == desc
+    assert back.geometry.atoms_removed_at_hole == 3 and back.crystal.orientation["z"] == [0, 0, 1]
+    assert Specimen.from_description(back, str(path)) == spec
+    with pytest.raises(ArtifactError, match="attribute 'specimen' must be a SpecimenDescription"):
+        write_artifact(tmp_path / "d.h5", "continuum", data, attrs | {"specimen": {"geometry": {}}})
+    with h5py.File(path, "a") as f:
+        d = json.loads(f.attrs["specimen"])
+        d["geometry"]["colour"] = "red"
+        f.attrs["specimen"] = json.dumps(d)
+    with pytest.raises(ArtifactError, match=r"c.h5: attribute specimen.geometry: SpecimenGeometry has no field"):
+        read_artifact(path, "continuum").attr("specimen")
+    # nested generics: a list of records, an optional field left None
+    from multiscale.records import from_json, to_json
+
+    relax = [Relaxation(0.0, 120, 1e-5, True), Relaxation(0.02, 1000, 0.3, False)]
+    assert from_json(list[Relaxation], to_json(relax), "x") == relax
+    onset = PlasticityOnset(onset_strain=None, note="none")
+    assert from_json(PlasticityOnset, to_json(onset), "x") == onset

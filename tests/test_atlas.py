@@ -23,9 +23,9 @@ def test_d_star_is_where_the_divergence_stays_below_tolerance_outward():
     distance = np.array([0.2, 0.4, 0.9, 1.5, 3.0, 6.0])
     rel = np.array([0.15, 0.08, 0.04, 0.06, 0.02, 0.01])  # the 1.5 nm cell still exceeds 5%
     out = distance_threshold(distance, rel, np.zeros_like(rel), 0.05, 0.5)
-    assert out["d_star_nm"] == 3.0 and not out["within_everywhere"]
+    assert out.d_star_nm == 3.0 and not out.within_everywhere
     inside = distance_threshold(distance, np.full(6, 0.01), np.zeros(6), 0.05, 0.5)
-    assert inside["within_everywhere"] and inside["d_star_nm"] == 0.2
+    assert inside.within_everywhere and inside.d_star_nm == 0.2
     # the FEM posterior std widens the range
     wide = distance_threshold(distance, rel, np.full(6, 0.015), 0.05, 0.5)
-    assert wide["range_nm"][0] <= 3.0 <= wide["range_nm"][1]
+    assert wide.range_nm[0] <= 3.0 <= wide.range_nm[1]

@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 import yaml
 
-from multiscale.config import load_config, load_schema, validate_config
+from multiscale.config import load_schema, validate_config
 from multiscale.errors import ConfigError
+from multiscale.study import load_study as load_config
 
 
 def test_default_and_studies_validate(root):
@@ -49,12 +50,17 @@ def test_dataclass_defaults_match_schema():
     from multiscale.mlip.snap import SNAPSettings
 
     defaults = validate_config({})
-    for cls, section in ((DFTSettings, "dft"), (SNAPSettings, "mlip"), (MDSettings, "md"),
-                         (ContinuumSettings, "continuum")):
-        obj = cls()
-        for f in dataclasses.fields(cls):
+    for obj, section in ((DFTSettings(), "dft"), (MDSettings(), "md"), (ContinuumSettings(), "continuum")):
+        for f in dataclasses.fields(obj):
             if f.name in defaults[section] and f.name not in ("configurations", "cache_dir"):
-                assert getattr(obj, f.name) == defaults[section][f.name], f"{section}.{f.name}"
+                value = getattr(obj, f.name)
+                value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+                assert value == defaults[section][f.name], f"{section}.{f.name}"
+    snap = SNAPSettings().to_dict()  # nested settings, flat config section
+    assert set(defaults["mlip"]) <= set(snap)
+    for key, value in defaults["mlip"].items():
+        assert snap[key] == value, f"mlip.{key}"
+    assert SNAPSettings.from_dict(defaults["mlip"]).to_dict() == {**defaults["mlip"], "quadratic": False}
     assert set(load_schema()["properties"]) == set(defaults)
 
 

@@ -12,8 +12,9 @@ from multiscale.artifacts import read_artifact
 from multiscale.dft import calculator
 from multiscale.dft.calculator import compute_cached, kpoint_mesh, run_single_point
 from multiscale.dft.stage import run_configuration, write_structures
-from multiscale.dft.structures import ConfigurationSettings, Material, configuration_names, generate
-from multiscale.errors import SCFConvergenceError
+from multiscale.dft.structures import ConfigurationSettings, configuration_names, generate
+from multiscale.errors import ConfigError, SCFConvergenceError
+from multiscale.material import Material
 
 
 def test_kpoint_density_is_shape_independent():
@@ -50,7 +51,7 @@ def test_smearing_method_is_a_physics_setting():
     assert smearing_label(fd.physics()) == "FD 0.1 eV" and smearing_label(mv.physics()) == "MV 0.5 eV"
     atoms = bulk("Al", "fcc", a=4.05)
     assert cache_key(atoms, DFTSettings(smearing=0.5)) != cache_key(atoms, mv)
-    with pytest.raises(ValueError, match="smearing_method 'gaussian'"):
+    with pytest.raises(ConfigError, match="dft.smearing_method = 'gaussian'.*Fix"):
         DFTSettings(smearing_method="gaussian")
 
 
@@ -147,7 +148,7 @@ def test_thermal_vacancy_and_surface_generators():
     (w100, w110, w111) = generate("surface", Material("W", "bcc", 3.17), ConfigurationSettings(surface={
         "facets": ["100", "110", "111"], "layers": 4, "vacuum": 5.0}), a0=3.17)
     assert set(w110.get_chemical_symbols()) == {"W"} and len(w100) == 4
-    with pytest.raises(ValueError, match="EMT has no parameters for W"):
+    with pytest.raises(ConfigError, match="EMT has no parameters for W"):
         generate("thermal", Material("W", "bcc", 3.17), conf, a0=3.17)
 
 
@@ -252,6 +253,6 @@ def test_only_the_cells_part_of_the_convergence_study_needs_the_training_eos(tmp
     from multiscale.dft.convergence import run_part
 
     mat = {"element": "Al", "lattice": "fcc", "a_guess": 4.04}
-    with pytest.raises(ValueError, match=r"'cells' needs the training EOS \(--eos"):
+    with pytest.raises(ConfigError, match=r"'cells' needs the training EOS. Fix: pass --eos"):
         run_part("cells", mat, {"cache_dir": str(tmp_path)}, {}, None, str(tmp_path / "cells.h5"))
     assert not (tmp_path / "cells.h5").exists()

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import glob
-
 import numpy as np
 import pytest
 
-from multiscale.dft.structures import Material
-from multiscale.md.properties import MDSettings, Potential, properties, relax_lattice, stress_at_strain
+from multiscale.lammps import Potential
+from multiscale.material import Material
+from multiscale.md.properties import MDSettings, properties, relax_lattice, stress_at_strain
+from multiscale.units import ANGSTROM_PER_NM as NM
 
 
 @pytest.fixture
-def mendelev(root):
-    path = glob.glob(str(root / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
-    return Potential("eam/fs", f"* * {path} Al", "EAM Mendelev 2008")
+def mendelev():
+    return Potential.shipped("eam/fs", "Al_mm.eam.fs", "Al", "EAM Mendelev 2008")
 
 
 def test_eam_properties_match_published_values(mendelev):
@@ -45,7 +44,7 @@ def test_stress_is_frame_independent_for_shear(mendelev):
 
 
 # ------------------------------------------------------------------------------------------ specimen
-from multiscale.md.specimen import NM, CoarseGrainer, SpecimenRun, build_plate, bulk_stress, fields, interior_bulk_mask  # noqa: E402
+from multiscale.md.specimen import CoarseGrainer, SpecimenRun, build_plate, bulk_stress, fields, interior_bulk_mask  # noqa: E402
 from multiscale.specimen import Specimen  # noqa: E402
 
 
@@ -80,12 +79,12 @@ def test_hole_cut_leaves_no_atom_below_the_minimum_coordination(orientation, rem
 
 
 def test_a_collapsed_defect_relaxation_is_not_a_defect_energy():
-    from multiscale.md.properties import _kept_lattice
+    from multiscale.md.properties import kept_lattice
 
     al = Material()
-    assert _kept_lattice(al, 4.05, 0.6, 0.1)  # a relaxed vacancy: neighbours move ~0.1 A
-    assert not _kept_lattice(al, 4.05, -31.0, 0.1)  # below the crystal's energy
-    assert not _kept_lattice(al, 4.05, 0.4, 1.2)  # an atom moved > a quarter of the neighbour distance
+    assert kept_lattice(al, 4.05, 0.6, 0.1)  # a relaxed vacancy: neighbours move ~0.1 A
+    assert not kept_lattice(al, 4.05, -31.0, 0.1)  # below the crystal's energy
+    assert not kept_lattice(al, 4.05, 0.4, 1.2)  # an atom moved > a quarter of the neighbour distance
 
 
 def test_specimen_far_field_matches_the_periodic_bulk_stress(mendelev):

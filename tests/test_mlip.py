@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from multiscale.md.properties import Potential, _setup, _stress
+from multiscale.lammps import Potential, single_point
 from multiscale.mlip.snap import BayesianSNAP, SNAPSettings, descriptors, write_potential_files
 from multiscale.mlip.stage import split_by_group
+
+MENDELEV = Potential.shipped("eam/fs", "Al_mm.eam.fs", "Al", "EAM Mendelev 2008")
 
 
 def _cell():
@@ -19,16 +21,9 @@ def _cell():
     return atoms
 
 
-def _lammps_eval(atoms, pot):
-    lmp, rot = _setup(atoms, pot)
-    try:
-        lmp.command("run 0")
-        e = lmp.get_thermo("pe")
-        ids = np.array(lmp.numpy.extract_atom("id"))[: len(atoms)]
-        f = np.array(lmp.numpy.extract_atom("f"))[: len(atoms)][np.argsort(ids)] @ rot.T
-        return e, f, _stress(lmp, rot)
-    finally:
-        lmp.close()
+def _labels(atoms, pot):
+    p = single_point(atoms, pot)
+    return p.energy, p.forces, p.stress
 
 
 @pytest.mark.parametrize("model_name", ["linear", "quadratic"])
@@ -36,36 +31,33 @@ def test_descriptors_reproduce_pair_snap_in_a_skewed_cell(tmp_path, model_name):
     """E, F and stress from our design rows equal LAMMPS' pair_style snap for arbitrary coefficients, for linear
     and quadratic SNAP (with a non-default element radius and weight, so both reach descriptors and files)."""
     twojmax = 6 if model_name == "linear" else 2
-    settings = SNAPSettings(twojmax=twojmax, rcutfac=4.0, element_radius=0.6, element_weight=0.8)
-    settings = settings.for_model(model_name)
+    settings = SNAPSettings.from_dict({"twojmax": twojmax, "rcutfac": 4.0, "element_radius": 0.6,
+                                       "element_weight": 0.8}).for_model(model_name)
     atoms = _cell()
-    d = descriptors(atoms, settings)
+    d = descriptors(atoms, settings.descriptor)
     n_lin = {6: 31, 2: 6}[twojmax]  # bispectrum components + the constant
     assert d["energy"].size == (n_lin if model_name == "linear" else n_lin + (n_lin - 1) * n_lin // 2)
     model = BayesianSNAP(settings)
     model.coef_ = np.random.default_rng(0).normal(0, 0.05, d["energy"].size)
     coeff, param = write_potential_files(model, "Al", tmp_path)
     assert f"quadraticflag {int(model_name == 'quadratic')}" in param.read_text()
-    e, f, s = _lammps_eval(atoms, Potential.snap(coeff, param, "Al"))
+    e, f, s = _labels(atoms, Potential.snap(coeff, param, "Al"))
     assert d["energy"] @ model.coef_ == pytest.approx(e, rel=1e-10)
     np.testing.assert_allclose((d["forces"] @ model.coef_).reshape(-1, 3), f, atol=1e-8)
     np.testing.assert_allclose(d["stress"] @ model.coef_, s, atol=1e-6)
 
 
-def test_bayesian_fit_learns_eam_and_knows_its_uncertainty(root):
+def test_bayesian_fit_learns_eam_and_knows_its_uncertainty():
     """Fit SNAP to EAM-labelled cells: small held-out errors, and a larger predicted std far from the data."""
-    import glob
-
-    eam = glob.glob(str(root / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
-    pot = Potential("eam/fs", f"* * {eam} Al", "EAM")
-    settings = SNAPSettings(twojmax=4)
+    pot = MENDELEV
+    settings = SNAPSettings.from_dict({"twojmax": 4})
     rng = np.random.default_rng(5)
     data = []
     for i in range(12):
         atoms = bulk("Al", "fcc", a=4.05 * (1 + rng.uniform(-0.02, 0.02)), cubic=True).repeat((2, 1, 1))
         atoms.rattle(0.08, seed=i)
-        e, f, s = _lammps_eval(atoms, pot)
-        data.append((descriptors(atoms, settings), e, f, s, len(atoms)))
+        e, f, s = _labels(atoms, pot)
+        data.append((descriptors(atoms, settings.descriptor), e, f, s, len(atoms)))
     train, test = data[:9], data[9:]
     model = BayesianSNAP(settings).fit(*[list(x) for x in zip(*train, strict=True)])
     errs = [np.sqrt(np.mean((model.predict(d, n)["forces"] - f) ** 2)) for d, e, f, s, n in test]
@@ -76,19 +68,16 @@ def test_bayesian_fit_learns_eam_and_knows_its_uncertainty(root):
     near_std = np.mean([model.predict(d, n)["forces_std_epistemic"].mean() for d, *_, n in test])
     far_atoms = far.copy()
     far_atoms.rattle(0.08, seed=99)
-    assert model.predict(descriptors(far_atoms, settings), 8)["forces_std_epistemic"].mean() > 3 * near_std
+    assert model.predict(descriptors(far_atoms, settings.descriptor), 8)["forces_std_epistemic"].mean() > 3 * near_std
 
 
-def test_group_weights_pull_the_fit_to_a_group_and_reject_unknown_groups(root):
+def test_group_weights_pull_the_fit_to_a_group_and_reject_unknown_groups():
     """A stress weight factor on one group fits that group's stresses closer (what the default study uses to keep
     C44); a group name that no configuration carries is a clear error, not a silent no-op."""
-    import glob
-
     from multiscale.errors import ConfigError
 
-    eam = glob.glob(str(root / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
-    pot = Potential("eam/fs", f"* * {eam} Al", "EAM")
-    settings = SNAPSettings(twojmax=2)
+    pot = MENDELEV
+    settings = SNAPSettings.from_dict({"twojmax": 2})
     rng = np.random.default_rng(3)
     rows, groups = [], []
     for i in range(10):
@@ -102,18 +91,19 @@ def test_group_weights_pull_the_fit_to_a_group_and_reject_unknown_groups(root):
             atoms.set_cell(atoms.cell[:] * (1 + rng.uniform(-0.04, 0.04)), scale_atoms=True)
             atoms.rattle(0.15, seed=i)
             groups.append("rattle")
-        e, f, s = _lammps_eval(atoms, pot)
-        rows.append((descriptors(atoms, settings), e, f, s, len(atoms)))
+        e, f, s = _labels(atoms, pot)
+        rows.append((descriptors(atoms, settings.descriptor), e, f, s, len(atoms)))
     cols = [list(x) for x in zip(*rows, strict=True)]
 
     def shear_stress_error(weights):
-        model = BayesianSNAP(SNAPSettings(twojmax=2, group_weights=weights)).fit(*cols, groups=groups)
+        model = BayesianSNAP(SNAPSettings.from_dict({"twojmax": 2, "group_weights": weights})).fit(*cols,
+                                                                                                    groups=groups)
         return np.sqrt(np.mean([(model.predict(d, n)["stress"][3] - s[3]) ** 2
                                 for (d, _e, _f, s, n), g in zip(rows, groups, strict=True) if g == "elastic"]))
 
     assert shear_stress_error({"elastic": {"stress": 30.0}}) < 0.5 * shear_stress_error({})
     with pytest.raises(ConfigError, match=r"mlip.group_weights.*'elastc'.*Fix"):
-        SNAPSettings(twojmax=2, group_weights={"elastc": {"stress": 2.0}}).check_groups(groups)
+        SNAPSettings.from_dict({"twojmax": 2, "group_weights": {"elastc": {"stress": 2.0}}}).fit.check_groups(groups)
 
 
 def test_split_keeps_every_group_in_training():
@@ -138,22 +128,22 @@ def test_split_conformal_intervals_reach_nominal_coverage():
 
 
 def test_extrapolation_grade_flags_unseen_environments():
-    from multiscale.mlip.validation import Grader
+    from multiscale.grading import EXTRAPOLATION_THRESHOLD, Grader
 
-    settings = SNAPSettings(twojmax=4)
+    settings = SNAPSettings.from_dict({"twojmax": 4})
     train = []
     for i in range(6):
         atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 1, 1))
         atoms.rattle(0.05, seed=i)
-        train.append(descriptors(atoms, settings)["atom"])
-    grader = Grader(np.concatenate(train))
+        train.append(descriptors(atoms, settings.descriptor)["atom"])
+    grader = Grader().fit(np.concatenate(train))
     near = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 1, 1))
     near.rattle(0.03, seed=42)
     far = bulk("Al", "fcc", a=3.7, cubic=True).repeat((2, 1, 1))  # 9% compressed: never seen
     far.rattle(0.05, seed=43)
     assert grader.grade(np.concatenate(train)).max() == pytest.approx(1.0)
-    assert grader.grade(descriptors(near, settings)["atom"]).max() < 1.5
-    assert grader.grade(descriptors(far, settings)["atom"]).min() > 10
+    assert grader.grade(descriptors(near, settings.descriptor)["atom"]).max() < EXTRAPOLATION_THRESHOLD
+    assert grader.grade(descriptors(far, settings.descriptor)["atom"]).min() > 10
 
 
 def test_fitted_files_run_in_a_plain_lmp_script(tmp_path):
@@ -165,10 +155,10 @@ def test_fitted_files_run_in_a_plain_lmp_script(tmp_path):
 
     from ase.io import write
 
-    settings = SNAPSettings(twojmax=4)
+    settings = SNAPSettings.from_dict({"twojmax": 4})
     model = BayesianSNAP(settings)
     atoms = _cell()
-    d = descriptors(atoms, settings)
+    d = descriptors(atoms, settings.descriptor)
     model.coef_ = np.random.default_rng(2).normal(0, 0.05, d["energy"].size)
     model.coef_[0] = -3.5
     write_potential_files(model, "Al", tmp_path)
@@ -188,17 +178,17 @@ def test_per_atom_uncertainty_is_larger_at_a_surface():
     """Trained on bulk only, the posterior is more uncertain for atoms at a free surface than inside."""
     from ase.build import fcc100
 
-    settings = SNAPSettings(twojmax=4)
+    settings = SNAPSettings.from_dict({"twojmax": 4})
     rng = np.random.default_rng(0)
     data = []
     for i in range(6):
         atoms = bulk("Al", "fcc", a=4.05 * (1 + rng.uniform(-0.01, 0.01)), cubic=True).repeat((2, 1, 1))
         atoms.rattle(0.05, seed=i)
-        d = descriptors(atoms, settings)
+        d = descriptors(atoms, settings.descriptor)
         data.append((d, -3.4 * len(atoms) + rng.normal(0, 0.01), rng.normal(0, 0.1, (8, 3)), rng.normal(0, 0.1, 6), 8))
     model = BayesianSNAP(settings).fit(*[list(x) for x in zip(*data, strict=True)])
     slab = fcc100("Al", size=(2, 2, 6), a=4.05, vacuum=6.0)
-    std = model.atom_energy_std(descriptors(slab, settings)["atom"])
+    std = model.atom_energy_std(descriptors(slab, settings.descriptor)["atom"])
     z = slab.positions[:, 2]
     surface = (z < z.min() + 0.1) | (z > z.max() - 0.1)
     assert std[surface].min() > 3 * std[~surface].mean()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -15,7 +14,8 @@ from ase.build import bulk
 
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import structure_arrays
-from multiscale.md.properties import Potential
+from multiscale.grading import EXTRAPOLATION_THRESHOLD
+from multiscale.lammps import Potential, single_point
 
 pytestmark = pytest.mark.mpi
 BIN = Path(sys.executable).parent
@@ -51,19 +51,16 @@ def test_gpaw_single_point_two_ranks_match_serial(tmp_path):
 @pytest.fixture(scope="module")
 def eam_dataset(tmp_path_factory):
     """A small dataset labelled by an EAM in LAMMPS (a stand-in for DFT labels: this test is about MPI)."""
-    from tests.test_mlip import _lammps_eval
-
-    eam = glob.glob(str(ROOT / ".venv/lib/python3.*/site-packages/lammps/share/lammps/potentials/Al_mm.eam.fs"))[0]
-    pot = Potential("eam/fs", f"* * {eam} Al", "EAM")
+    pot = Potential.shipped("eam/fs", "Al_mm.eam.fs", "Al", "EAM")
     images, labels = [], []
     for i in range(6):
         atoms = bulk("Al", "fcc", a=4.05 * (1 + 0.01 * (i - 3)), cubic=True).repeat((2, 1, 1))
         atoms.rattle(0.05, seed=i)
         images.append(atoms)
-        labels.append(_lammps_eval(atoms, pot))
+        labels.append(single_point(atoms, pot))
     data = structure_arrays(images)
-    data.update(energy=[e for e, f, s in labels], forces=np.concatenate([f for e, f, s in labels]),
-                stress=[s for e, f, s in labels], names=[f"c{i}" for i in range(6)], groups=["rattle"] * 6,
+    data.update(energy=[p.energy for p in labels], forces=np.concatenate([p.forces for p in labels]),
+                stress=[p.stress for p in labels], names=[f"c{i}" for i in range(6)], groups=["rattle"] * 6,
                 metadata=["{}"] * 6, scf_iterations=[0] * 6, wall_time=[0.0] * 6)
     path = tmp_path_factory.mktemp("eam") / "dataset.h5"
     write_artifact(path, "dft_dataset", data, {"settings": {"labels": "EAM"}, "dropped": []})
@@ -124,7 +121,7 @@ def test_specimen_and_continuum_stages_two_ranks_match_serial(eam_dataset, tmp_p
     assert ser.attrs["flagged"]
     ref, frame = ser["reference"], ser["frame"]
     r = np.hypot(ref[:, 0], ref[:, 1]) - 0.5
-    flagged = ser["grade"] > 1.5
+    flagged = ser["grade"] > EXTRAPOLATION_THRESHOLD
     surface, inside = (r < 0.1) & ~frame, (r > 0.5) & ~frame
     assert flagged[surface].all()  # every atom on the hole surface is flagged
     print("grade at the hole surface / away from it:", np.median(ser["grade"][surface]),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -95,16 +94,16 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     # 0.005 (nonlinearity), so a few percent
     assert abs(rows["homogeneous stress_xx at the specimen strain"]) < 0.05
     # the atlas: validity regions, explanations with CV R2, plasticity sweep, monitor, figures
-    validity = json.loads(div.attrs["validity"])
-    assert np.isfinite(validity["dft->mlip"]["g_star"]) and "d_star_nm" in validity["atomistic->continuum"]
-    expl = json.loads(div.attrs["explanations"])
+    validity = div.attr("validity")
+    assert np.isfinite(validity.dft_mlip.g_star) and validity.atomistic_continuum.d_star_nm > 0
+    expl = div.attr("explanations")
     cont = expl["atomistic->continuum (per-cell |FEM - MD| / |MD stress|)"]
-    assert np.isfinite(cont["cv"]["r2_mean"]) and len(cont["ranking"]) == len(div["continuum_feature_names"])
+    assert np.isfinite(cont.cv.r2_mean) and len(cont.ranking) == len(div["continuum_feature_names"])
     assert div["cell_shap"].shape == div["cell_features"].shape
     assert np.all(np.isfinite(div["cell_local_relative"][div["cell_valid"]]))
     assert "atomistic->continuum (per-cell |FEM - MD| / |bulk stress|, as in d*)" in expl
-    plast = json.loads(div.attrs["plasticity"])
-    assert [r["strain"] for r in plast["sweep"]] == [0.02]
+    plast = div.attr("plasticity")
+    assert [r.strain for r in plast.sweep] == [0.02]
     for fig in ("stress_maps", "divergence_vs_distance", "shap_continuum", "properties_parity", "parity_forces",
                 "plasticity", "trust_monitor"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
@@ -116,9 +115,9 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     html = (res / "report.html").read_text(errors="replace")
     assert "stress_maps.png" in html and "shap_continuum.png" in html
     spec = read_artifact(res / "md/specimen.h5", "md_specimen")
-    assert json.loads(spec.attrs["specimen"])["geometry"]["hole_radius_nm"] == 0.5
-    assert read_artifact(res / "continuum/summary.h5", "continuum").json_attr("specimen") == \
-        json.loads(spec.attrs["specimen"])  # the continuum solved the MD stage's specimen
+    assert spec.attr("specimen").geometry.hole_radius_nm == 0.5
+    assert read_artifact(res / "continuum/summary.h5", "continuum").attr("specimen") == \
+        spec.attr("specimen")  # the continuum solved the MD stage's specimen
     assert read_artifact(res / "dft/eos.h5", "eos").attrs["a0"] == pytest.approx(4.04, rel=0.01)
     # the convergence study: table, figure, converged properties, and the summary reports them
     conv = read_artifact(res / "dft/convergence.h5", "dft_convergence")

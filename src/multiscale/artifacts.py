@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import tempfile
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,18 @@ import numpy as np
 
 from multiscale import __version__
 from multiscale.errors import ArtifactError
+from multiscale.records import (
+    Explanation,
+    FarField,
+    MonitorSummary,
+    PlasticityOnset,
+    PlasticityRecord,
+    Relaxation,
+    SpecimenDescription,
+    Validity,
+    from_json,
+    to_json,
+)
 
 STR = "str"  # variable-length UTF-8 strings
 
@@ -49,6 +62,8 @@ class ArtifactKind:
     description: str
     datasets: dict[str, Dataset]
     attrs: dict[str, str] = field(default_factory=dict)  # required attribute -> meaning
+    # typed attributes: attribute -> the record type it holds (multiscale.records), stored as JSON
+    records: dict[str, Any] = field(default_factory=dict)
 
 
 def _structure_datasets(per: str) -> dict[str, Dataset]:
@@ -287,7 +302,7 @@ KINDS: dict[str, ArtifactKind] = {
         ),
         ArtifactKind(
             "md_specimen",
-            1,
+            2,
             "The plate-with-hole specimen relaxed in LAMMPS: per-atom fields, trust monitor, coarse-grained grid "
             "fields, the plasticity strain sweep. Positions and displacements in nm.",
             {
@@ -324,17 +339,19 @@ KINDS: dict[str, ArtifactKind] = {
                 "sweep_energy": Dataset("f8", ("n_sweep",), "eV", "potential energy of the specimen"),
                 "sweep_cna": Dataset("i8", ("n_sweep", "n_atoms"), "1", "CNA id of every atom at each sweep point"),
             },
-            {"specimen": "JSON machine-readable specimen description (geometry, orientation, BCs, grid)",
+            {"specimen": "machine-readable specimen description (geometry, orientation, BCs, grid)",
              "flagged": "true if any frame had an atom above the extrapolation threshold",
              "bulk_stress": "JSON: stress (GPa, Voigt) of the same homogeneous strain in a periodic bulk cell",
-             "far_field": "JSON: far-field cell definition and mean stresses",
-             "plasticity": "JSON: onset strain of plasticity (or none below the largest swept strain)",
+             "far_field": "far-field cell definition and mean stresses",
+             "plasticity": "onset strain of plasticity (or none below the largest swept strain)",
              "potential": "potential used", "settings": "JSON md and specimen settings",
-             "relaxations": "JSON: per relaxation, iterations, final max force and whether it met the tolerance"},
+             "relaxations": "per relaxation, iterations, final max force and whether it met the tolerance"},
+            {"specimen": SpecimenDescription, "far_field": FarField, "plasticity": PlasticityOnset,
+             "relaxations": list[Relaxation]},
         ),
         ArtifactKind(
             "continuum",
-            2,
+            3,
             "Continuum (FEM) solution of the specimen: homogeneous check, Kirsch verification, plate fields on the "
             "shared grid (posterior ensemble mean and std), the linear response at the sweep strains.",
             {
@@ -351,13 +368,14 @@ KINDS: dict[str, ArtifactKind] = {
                 "fields_3d_stress": Dataset("f8", ("n_cells", 6), "GPa", "3D model stress, kernel average"),
             },
             {"settings": "JSON continuum settings", "mesh": "JSON mesh description", "xdmf": "field file",
-             "specimen": "JSON specimen description the solve reproduced (from the MD stage)",
+             "specimen": "specimen description the solve reproduced (from the MD stage)",
              "kirsch": "JSON: Kirsch verification at these mesh settings (SCF, L2 error)",
              "ensemble": "JSON: number of posterior stiffness draws"},
+            {"specimen": SpecimenDescription},
         ),
         ArtifactKind(
             "divergence",
-            3,
+            4,
             "Divergence records between scales: each quantity at the finer and the coarser scale.",
             {
                 "transition": Dataset(STR, ("n_records",), "-", "e.g. dft->mlip, mlip->md, md->continuum"),
@@ -395,11 +413,13 @@ KINDS: dict[str, ArtifactKind] = {
                                      "(NaN for invalid cells)"),
             },
             {"study": "study name",
-             "validity": "JSON: validity regions (g* for MLIP forces, d* for continuum stress) with uncertainty",
-             "explanations": "JSON: per transition, discrepancy model CV R2, SHAP global ranking, trust verdict",
-             "plasticity": "JSON: strain sweep, onset strain and where, MD vs linear continuum",
-             "monitor": "JSON: trust monitor of the specimen relaxations",
+             "validity": "validity regions (g* for MLIP forces, d* for continuum stress) with uncertainty",
+             "explanations": "per transition, discrepancy model CV R2, SHAP global ranking, trust verdict",
+             "plasticity": "strain sweep, onset strain and where, MD vs linear continuum",
+             "monitor": "trust monitor of the specimen relaxations",
              "settings": "JSON atlas settings"},
+            {"validity": Validity, "explanations": dict[str, Explanation | None], "plasticity": PlasticityRecord,
+             "monitor": MonitorSummary},
         ),
     ]
 }
@@ -419,7 +439,15 @@ class Artifact:
         return self.data[key]
 
     def json_attr(self, key: str) -> Any:
+        """An untyped JSON attribute, decoded."""
         return json.loads(self.attrs[key])
+
+    def attr(self, key: str) -> Any:
+        """A typed attribute as its record (:mod:`multiscale.records`); a plain attribute as stored."""
+        if key not in self.attrs:
+            raise ArtifactError(f"{self.path}: '{self.kind.name}' artifact has no attribute '{key}'")
+        tp = self.kind.records.get(key)
+        return self.attrs[key] if tp is None else from_json(tp, self.attrs[key], f"{self.path}: attribute {key}")
 
 
 # ------------------------------------------------------------------------------------------- provenance
@@ -525,7 +553,14 @@ def validate(kind: ArtifactKind, data: Mapping[str, Any], where: str = "") -> di
     return out
 
 
-def _attr_value(value: Any) -> Any:
+def _attr_value(kind: ArtifactKind, key: str, value: Any, where: str) -> Any:
+    tp = kind.records.get(key)
+    if tp is not None:
+        outer = typing.get_origin(tp) or tp
+        if not isinstance(value, outer if isinstance(outer, type) else object):
+            raise ArtifactError(f"artifact kind '{kind.name}' for {where}: attribute '{key}' must be a "
+                                f"{getattr(tp, '__name__', tp)} record, got {type(value).__name__}")
+        return to_json(value)
     if isinstance(value, str | int | float | bool | np.integer | np.floating):
         return value
     return json.dumps(value, sort_keys=True, default=str)
@@ -567,7 +602,7 @@ def write_artifact(
             f.attrs["schema_version"] = spec.version
             f.attrs["provenance"] = json.dumps(prov, sort_keys=True)
             for key, value in attrs.items():
-                f.attrs[key] = _attr_value(value)
+                f.attrs[key] = _attr_value(spec, key, value, str(path))
             for key, arr in arrays.items():
                 ds_spec = spec.datasets[key]
                 if ds_spec.dtype == STR:
@@ -623,3 +658,9 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
     if missing:
         raise ArtifactError(f"{path}: '{kind}' artifact lacks required attributes {sorted(missing)}")
     return Artifact(spec, path, validate(spec, data, str(path)), attrs, prov)
+
+
+def read_properties(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
+    """A ``properties`` artifact as {name: (value, std)} (units: see its ``units`` dataset)."""
+    art = read_artifact(path, "properties")
+    return {str(n): (float(v), float(s)) for n, v, s in zip(art["names"], art["values"], art["std"], strict=True)}

@@ -10,7 +10,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from multiscale.elastic import EV_PER_A3_TO_GPA
+from multiscale.units import EV_PER_A3_TO_GPA
 
 
 def structure_arrays(images: Sequence[Atoms]) -> dict[str, Any]:

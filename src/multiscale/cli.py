@@ -54,9 +54,9 @@ def _gpaw_comm():
 
 # --------------------------------------------------------------------------------------------- actions
 def config_validate(a):
-    from multiscale.config import load_config
+    from multiscale.study import load_study
 
-    cfg = load_config(*a.files)
+    cfg = load_study(*a.files)
     print(json.dumps(cfg, indent=2) if a.show else f"ok: {', '.join(a.files)} (study '{cfg['study']}')")
 
 
@@ -103,9 +103,9 @@ def dft_convergence_run(a):
 
 
 def dft_convergence(a):
-    from multiscale.dft.convergence import assemble
+    from multiscale.dft.stage import assemble_convergence
 
-    assemble(a.cells, a.elastic, a.out, a.table, a.figure, a.properties, a.training)
+    assemble_convergence(a.cells, a.elastic, a.out, a.table, a.figure, a.properties, a.training)
 
 
 def mlip_descriptors(a):
@@ -161,10 +161,12 @@ def continuum_solve(a):
 
 def divergence_summary(a):
     from multiscale.divergence.summary import write_summary
+    from multiscale.divergence.transitions import SummaryInputs
 
-    write_summary(a.study, a.dft, a.potential, a.md, a.continuum, a.experiment, a.out, a.summary, a.validation,
-                  specimen=a.specimen, thermal=a.thermal, speed=a.speed, figures=a.figures, atlas=a.atlas,
-                  dataset=a.dataset, converged=a.converged, convergence=a.convergence)
+    inputs = SummaryInputs(dft=a.dft, potential=a.potential, md=a.md, continuum=a.continuum, experiment=a.experiment,
+                           validation=a.validation, specimen=a.specimen, thermal=a.thermal, speed=a.speed,
+                           dataset=a.dataset, converged=a.converged, convergence=a.convergence)
+    write_summary(a.study, inputs, a.atlas, a.out, a.summary, a.figures)
 
 
 def divergence_sweep(a):

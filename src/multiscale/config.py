@@ -1,8 +1,9 @@
-"""Study configuration: validation against workflow/schemas/config.schema.yaml, defaults, error messages.
+"""Study configuration files: reading, merging, and validation against workflow/schemas/config.schema.yaml.
 
-The JSON Schema is the single source of truth for keys, types, defaults and descriptions. Validation runs
-before any job (from workflow/rules/common.smk) and fails with a message naming the file, the key and the
-fix. Stage settings are then plain dataclasses built from the validated sections (see ``settings``).
+The JSON Schema is the single source of truth for keys, types, defaults and descriptions; this module checks a
+config against it and fills the defaults. The checks that need the stages' settings (a scan reaching beyond
+the setting it judges, a specimen's geometry) sit above the stages, in :mod:`multiscale.study`, which is what
+the workflow and the CLI call before any job runs.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _describe(schema: Mapping[str, Any], path: Sequence[Any]) -> Mapping[str, An
 
 def validate_config(config: Mapping[str, Any], sources: Sequence[str | Path] = (),
                     schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Validate a study config and return it with defaults filled in.
+    """Validate a study config against the schema and return it with defaults filled in.
 
     ``sources`` are the files the config was read from (named in error messages).
     Raises :class:`ConfigError` listing every problem: unknown keys, wrong types, impossible values.
@@ -81,19 +82,13 @@ def validate_config(config: Mapping[str, Any], sources: Sequence[str | Path] = (
         problems.append(f"key '{key}' = {err.instance!r}: {err.message}. Fix: {fix.strip()}")
     if problems:
         raise ConfigError(f"invalid study configuration in {where}:\n  - " + "\n  - ".join(problems))
-    if "convergence" in filled and "dft" in filled:
-        from multiscale.dft.calculator import DFTSettings
-        from multiscale.dft.convergence import ConvergenceSettings
-
-        try:
-            ConvergenceSettings.from_dict(filled["convergence"]).check(DFTSettings.from_dict(filled["dft"]))
-        except ConfigError as exc:
-            raise ConfigError(f"invalid study configuration in {where}: {exc}") from None
     return filled
 
 
-def load_config(*paths: str | Path) -> dict[str, Any]:
-    """Read one or more YAML files (later ones override earlier ones, deeply) and validate them."""
+def read_config(*paths: str | Path) -> dict[str, Any]:
+    """Read one or more YAML files, later ones overriding earlier ones (deeply); not validated.
+
+    Raises :class:`ConfigError` naming the file when one is missing, not YAML, or not a mapping."""
     merged: dict[str, Any] = {}
     for p in paths:
         p = Path(p)
@@ -106,7 +101,7 @@ def load_config(*paths: str | Path) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ConfigError(f"config file {p} must hold a mapping of keys, not {type(data).__name__}")
         merged = deep_update(merged, data)
-    return validate_config(merged, paths)
+    return merged
 
 
 def deep_update(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

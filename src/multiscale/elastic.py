@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EV_PER_A3_TO_GPA = 160.21766208
-EV_PER_A2_TO_J_PER_M2 = 16.021766208
-VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+from multiscale.errors import CalculationError
+from multiscale.units import EV_PER_A3_TO_GPA
 
 
 def voigt_to_tensor(strain_voigt: np.ndarray) -> np.ndarray:
@@ -105,7 +104,8 @@ def fit_cubic_elastic(strains: np.ndarray, stresses: np.ndarray) -> dict[str, tu
         else:
             xs44.append(e[i]), ys44.append(s[i])
     if min(len(set(xs11)), len(set(xs12)), len(set(xs44))) < 2:
-        raise ValueError("fit_cubic_elastic needs normal and shear strains of at least two amplitudes")
+        raise CalculationError("fit_cubic_elastic needs normal and shear strains of at least two amplitudes "
+                               "(e.g. dft.configurations.elastic.amplitudes with one value gives +/- that strain)")
     c11, c12, c44 = _slope(xs11, ys11), _slope(xs12, ys12), _slope(xs44, ys44)
     return {"C11": (c11.slope, c11.slope_std), "C12": (c12.slope, c12.slope_std), "C44": (c44.slope, c44.slope_std)}
 

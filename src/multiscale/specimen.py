@@ -18,13 +18,19 @@ same operator, so the two scales are compared through one filter.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from multiscale.errors import ConfigError
+from multiscale.records import (
+    SpecimenCrystal,
+    SpecimenDescription,
+    SpecimenGeometry,
+    SpecimenGrid,
+    SpecimenLoading,
+)
 
 
 @dataclass
@@ -94,30 +100,32 @@ class Specimen:
         inside = np.all((ij >= 0) & (ij < n), axis=1)
         return np.where(inside, ij[:, 1] * n + ij[:, 0], -1)
 
-    def description(self, lattice_constant: float, element: str, lattice: str) -> dict[str, Any]:
+    def description(self, lattice_constant: float, element: str, lattice: str,
+                    atoms_removed_at_hole: int = 0) -> SpecimenDescription:
         """Machine-readable description: everything the continuum stage needs to rebuild the specimen."""
-        return {
-            "geometry": {"shape": "square plate with a cylindrical through-hole", "size_nm": self.size,
-                         "hole_radius_nm": self.hole_radius, "hole_centre_nm": [0.0, 0.0],
-                         "interior_half_width_nm": self.half_interior, "thickness_periods": self.thickness},
-            "crystal": {"element": element, "lattice": lattice, "lattice_constant_A": lattice_constant,
-                        "orientation": {"x": self.orientation[0], "y": self.orientation[1],
-                                        "z": self.orientation[2]}},
-            "boundary_conditions": {
-                "hole_axis_z": "periodic (plane strain, eps_zz = 0)",
-                "frame": f"atoms with |x| or |y| > {self.half_interior} nm displaced by u and held",
-                "hole": f"traction free; atoms with fewer than {self.min_coordination} neighbours removed at the cut",
-                "applied_displacement": "u = (eps * x, 0, 0)", "strain": self.strain},
-            "grid": {"cell_nm": self.grid, "kernel_nm": self.kernel, "cells_per_edge": self.grid_centres()[1]},
-            "settings": asdict(self),
-        }
+        return SpecimenDescription(
+            geometry=SpecimenGeometry(
+                shape="square plate with a cylindrical through-hole", size_nm=self.size,
+                hole_radius_nm=self.hole_radius, hole_centre_nm=[0.0, 0.0],
+                interior_half_width_nm=self.half_interior, thickness_periods=self.thickness,
+                atoms_removed_at_hole=atoms_removed_at_hole),
+            crystal=SpecimenCrystal(element=element, lattice=lattice, lattice_constant_A=lattice_constant,
+                                    orientation={"x": self.orientation[0], "y": self.orientation[1],
+                                                 "z": self.orientation[2]}),
+            boundary_conditions=SpecimenLoading(
+                hole_axis_z="periodic (plane strain, eps_zz = 0)",
+                frame=f"atoms with |x| or |y| > {self.half_interior} nm displaced by u and held",
+                hole=f"traction free; atoms with fewer than {self.min_coordination} neighbours removed at the cut",
+                applied_displacement="u = (eps * x, 0, 0)", strain=self.strain),
+            grid=SpecimenGrid(cell_nm=self.grid, kernel_nm=self.kernel, cells_per_edge=self.grid_centres()[1]),
+            settings=asdict(self))
 
     @classmethod
-    def from_description(cls, text: str | dict[str, Any], source: str) -> Specimen:
-        d = json.loads(text) if isinstance(text, str) else text
+    def from_description(cls, description: SpecimenDescription, source: str) -> Specimen:
+        """The specimen a description was made from. Raises :class:`ConfigError` naming ``source``."""
         try:
-            return cls.from_dict(d["settings"], source)
-        except (KeyError, TypeError) as exc:
+            return cls.from_dict(description.settings, source)
+        except TypeError as exc:
             raise ConfigError(f"{source}: not a specimen description ({exc}); rerun the md specimen stage") from None
 
 
@@ -161,4 +169,4 @@ def cell_statistics(cells: np.ndarray, n_cells: int, values: np.ndarray, how: st
     if how == "max":
         np.fmax.at(out, idx, vals)
         return out
-    raise ValueError(how)
+    raise ConfigError(f"cell_statistics: how = '{how}'; use count, mean or max")

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from multiscale.config import load_schema, validate_config
+from multiscale.config import load_schema
 from multiscale.errors import ConfigError
+from multiscale.study import validate_study
 
 # The config sections each stage's results depend on (its own and everything upstream).
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -95,7 +96,7 @@ def expand(config: Mapping[str, Any], sources: Sequence[str] = ()) -> list[Point
             _set(cfg, k, v)
         label = "_".join(f"{short[k]}-{_fmt(v)}" for k, v in zip(keys, combo, strict=True))
         try:
-            cfg = validate_config(cfg, [f"{where} (sweep point {label})"])
+            cfg = validate_study(cfg, [f"{where} (sweep point {label})"])
         except ConfigError as exc:
             raise ConfigError(str(exc)) from None
         cfg["sweep"] = sweep
@@ -112,4 +113,5 @@ def point_for(points: Sequence[Point], stage: str, tag: str) -> Point:
     for p in points:
         if p.tags[stage] == tag:
             return p
-    raise KeyError(f"no sweep point has {stage} directory tag '{tag}'")
+    raise ConfigError(f"no sweep point has {stage} directory tag '{tag}'. Fix: ask for a target of one of the "
+                      f"study's sweep points")

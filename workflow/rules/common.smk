@@ -2,7 +2,7 @@
 import json
 import os
 
-from multiscale.config import validate_config
+from multiscale.study import validate_study
 from multiscale.dft.structures import GROUPS, NEEDS_A0, ConfigurationSettings, configuration_names
 from multiscale.errors import ConfigError
 from multiscale.sweep import TAG_PATTERN, expand, point_for
@@ -14,7 +14,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # Validate before any job runs; fills every default so rules see the complete config.
 _sources = [str(f) for f in workflow.configfiles] or ["<command line>"]
 try:
-    _validated = validate_config(config, sources=_sources)
+    _validated = validate_study(config, sources=_sources)
     POINTS = expand(_validated, _sources)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None

@@ -20,13 +20,6 @@ from multiscale.elastic import cubic_stiffness
 from multiscale.errors import ArtifactError, CalculationError
 from multiscale.specimen import Kernel, Specimen
 
-VOIGT_NAMES = ("xx", "yy", "zz", "yz", "xz", "xy")
-
-
-def property_dict(path: str) -> dict[str, tuple[float, float]]:
-    art = read_artifact(path, "properties")
-    return {str(n): (float(v), float(s)) for n, v, s in zip(art["names"], art["values"], art["std"], strict=True)}
-
 
 def stiffness_draws(path: str, rotation: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], int]:
     """Rotated Voigt stiffness of the posterior mean and of every posterior draw stored by the MD stage."""
@@ -60,7 +53,7 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
 
         comm = MPI.COMM_WORLD
     sp = read_artifact(specimen_path, "md_specimen")
-    description = json.loads(sp.attrs["specimen"])
+    description = sp.attr("specimen")
     spec = Specimen.from_description(description, specimen_path)
     settings = ContinuumSettings.from_dict({k: v for k, v in continuum.items() if k != "mesh"})
     mesh_settings = MeshSettings.from_dict(continuum.get("mesh", {}))

@@ -16,8 +16,8 @@ import numpy as np
 from ase import Atoms
 
 from multiscale.artifacts import digest, read_artifact, write_artifact
-from multiscale.elastic import EV_PER_A3_TO_GPA
-from multiscale.errors import SCFConvergenceError
+from multiscale.errors import ConfigError, SCFConvergenceError
+from multiscale.units import EV_PER_A3_TO_GPA
 
 # Settings that change the physics (the cache key); the rest (cache location, failure policy) do not.
 PHYSICS_KEYS = ("xc", "ecut", "kpt_density", "smearing", "scf")
@@ -45,7 +45,8 @@ class DFTSettings:
 
     def __post_init__(self) -> None:
         if self.smearing_method not in SMEARING_METHODS:
-            raise ValueError(f"dft.smearing_method '{self.smearing_method}': use one of {sorted(SMEARING_METHODS)}")
+            raise ConfigError(f"dft.smearing_method = '{self.smearing_method}'. Fix: use one of "
+                              f"{sorted(SMEARING_METHODS)}")
 
     def physics(self) -> dict[str, Any]:
         """The settings that make the cache key. The smearing method enters only when it is not the default,

@@ -27,19 +27,18 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 
-from multiscale.artifacts import read_artifact, write_artifact
+from multiscale.artifacts import read_artifact, read_properties, write_artifact
 from multiscale.atomsio import structure_arrays
 from multiscale.dft.calculator import DFTSettings, cached_single_point, kpoints_for, smearing_label
-from multiscale.dft.structures import Material
 from multiscale.elastic import deform_cell, eos_properties, fit_cubic_elastic
 from multiscale.errors import ConfigError
+from multiscale.material import Material
+from multiscale.units import property_units
 
 PARTS = ("cells", "elastic")
 CELL_PARAMS = ("ecut", "kpt_density")
@@ -91,10 +90,6 @@ def scan(values: list[float], centre: float, param: str) -> list[float]:
     return sorted({float(v) for v in values} | {float(centre)}, key=lambda v: v * TIGHTER[param])
 
 
-def primitive_cell(material: Material, a: float) -> Atoms:
-    return bulk(material.element, material.lattice, a=a)
-
-
 def cells_structures(material: Material, a0: float, conv: ConvergenceSettings) -> dict[str, Atoms]:
     """The bulk conventional cell at the DFT lattice constant and one rattled copy (seeded)."""
     bulk_cell = material.cubic_cell(a0)
@@ -123,9 +118,10 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
     ``eos``: the training EOS artifact, whose a0 the ``cells`` part builds its cells at; the ``elastic`` part
     fits its own EOS and takes none."""
     if part not in PARTS:
-        raise ValueError(f"convergence part '{part}': use one of {PARTS}")
+        raise ConfigError(f"convergence part '{part}'. Fix: use one of {PARTS}")
     if part == "cells" and eos is None:
-        raise ValueError("convergence part 'cells' needs the training EOS (--eos results/<study>/dft/eos.h5)")
+        raise ConfigError("convergence part 'cells' needs the training EOS. Fix: pass --eos "
+                          "results/<study>/dft/eos.h5")
     mat = Material.from_dict(material)
     base = DFTSettings.from_dict(dft)
     conv = ConvergenceSettings.from_dict(convergence)
@@ -159,9 +155,9 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
         # centred on the material's guess, not the training EOS: the converged study depends on no training
         # setting, so changing those reuses every cached primitive-cell calculation
         a_guess = mat.a_guess
-        mesh_cell = primitive_cell(mat, a_guess).cell[:].tolist()  # one k-mesh for every volume of the EOS
+        mesh_cell = mat.primitive_cell(a_guess).cell[:].tolist()  # one k-mesh for every volume of the EOS
         for s in np.linspace(-el["eos_max_strain"], el["eos_max_strain"], int(el["eos_points"])):
-            atoms = primitive_cell(mat, a_guess * (1 + s))
+            atoms = mat.primitive_cell(a_guess * (1 + s))
             atoms.info["metadata"] = json.dumps({"kpoint_cell": mesh_cell})
             calc(atoms, ref, "eos", f"a={a_guess * (1 + s):.5f}")
         a_ref = _eos_fit([r for r in rows if r["series"] == "eos"], mat)["a0"]
@@ -169,7 +165,7 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
             for value in scan(el[param], el["reference"][param], param):
                 settings = replace(ref, **{param: value})
                 for mode, e in elastic_strains(float(el["strain"])):
-                    atoms = primitive_cell(mat, a_ref)
+                    atoms = mat.primitive_cell(a_ref)
                     atoms.set_cell(deform_cell(atoms.cell[:], e), scale_atoms=True)
                     calc(atoms, settings, param, mode, e)
         reference = ref.physics()
@@ -274,9 +270,42 @@ def remaining_error(table: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str, properties_out: str,
-             training: str | None = None) -> None:
-    """The convergence artifact, its table (markdown), its figure and the converged properties."""
+@dataclass
+class ConvergenceStudy:
+    """The convergence study computed from its two parts: what the report renders and the artifacts store.
+
+    ``cells``/``elastic``: table rows (see :func:`cells_table`, :func:`elastic_table`); ``remaining``: per
+    constant and parameter, the reference's relative change to the next tighter setting; ``converged_std``:
+    each converged constant's uncertainty (GPa); ``eos``: a0 (Angstrom), B (GPa) with fit errors at the
+    reference settings; ``training``: the training-settings properties {name: (value, std)}, if given."""
+
+    cells: list[dict[str, Any]]
+    elastic: list[dict[str, Any]]
+    remaining: dict[str, dict[str, float]]
+    converged_std: dict[str, float]
+    eos: dict[str, float]
+    eos_points: int
+    tolerances: dict[str, float]
+    configured: dict[str, Any]
+    reference: dict[str, Any]
+    verdict: dict[str, bool]
+    settings: ConvergenceSettings
+    training: dict[str, tuple[float, float]] | None = None
+
+    @property
+    def reference_row(self) -> dict[str, Any]:
+        return next(r for r in self.elastic if r["reference"])
+
+    def reference_label(self) -> str:
+        """The reference settings in words (cell, functional, cutoff, k-points, smearing)."""
+        ref = self.reference
+        return (f"1-atom primitive cell, {ref['xc']}, ecut {ref['ecut']:g} eV, k-density "
+                f"{ref['kpt_density']:g}/A^-1 ({'x'.join(map(str, self.reference_row['kpts']))} for the shear "
+                f"cell), {smearing_label(ref)}")
+
+
+def analyse(cells: str, elastic: str, training: str | None = None) -> ConvergenceStudy:
+    """The study from its two ``dft_convergence_runs`` artifacts (and the training properties, if given)."""
     cell_rows, cell_attrs = _runs(cells)
     el_rows, el_attrs = _runs(elastic)
     conv = ConvergenceSettings.from_dict(json.loads(cell_attrs["convergence"]))
@@ -292,7 +321,18 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
     cells_ok = all(r["passes"] for r in ctab if r["configured"])
     elastic_ok = all(v <= tol["elastic"] for k in CONSTANTS for v in remaining[k].values())
     ref_row = next(r for r in etab if r["reference"])
-    verdict = {"cells_converged": cells_ok, "elastic_converged": elastic_ok}
+    converged_std = {k: _uncertainty(c, s, remaining[k]) for k, c, s in zip(CONSTANTS, ref_row["C"],
+                                                                             ref_row["C_std"], strict=True)}
+    return ConvergenceStudy(cells=ctab, elastic=etab, remaining=remaining, converged_std=converged_std, eos=eos,
+                            eos_points=len(eos_rows), tolerances=tol, configured=configured, reference=reference,
+                            verdict={"cells_converged": cells_ok, "elastic_converged": elastic_ok}, settings=conv,
+                            training=read_properties(training) if training else None)
+
+
+def write_artifacts(study: ConvergenceStudy, inputs: list[str], out: str, properties_out: str) -> None:
+    """The ``dft_convergence`` artifact and the ``properties`` artifact of the converged values (scale
+    ``dft-converged``); ``inputs`` are the two runs artifacts the study was computed from."""
+    ctab, etab = study.cells, study.elastic
     data = {
         "cell_parameter": [r["parameter"] for r in ctab], "cell_value": [r["value"] for r in ctab],
         "cell_kpts": [r["kpts"] for r in ctab], "cell_energy_error": [r["energy_error"] for r in ctab],
@@ -304,132 +344,24 @@ def assemble(cells: str, elastic: str, out: str, markdown_out: str, figure: str,
         "elastic_C_std": [r["C_std"] for r in etab], "elastic_change": [r["change"] for r in etab],
         "elastic_reference": [r["reference"] for r in etab],
     }
-    attrs = {"tolerances": tol, "configured": configured, "reference": reference, "remaining": remaining,
-             "verdict": verdict, "eos": eos}
-    write_artifact(out, "dft_convergence", data, attrs, inputs=[cells, elastic],
-                   config={"convergence": conv.__dict__})
-    setting = (f"1-atom primitive cell, {reference['xc']}, ecut {reference['ecut']:g} eV, k-density "
-               f"{reference['kpt_density']:g}/A^-1 ({'x'.join(map(str, ref_row['kpts']))} for the shear cell), "
-               f"{smearing_label(reference)}")
+    attrs = {"tolerances": study.tolerances, "configured": study.configured, "reference": study.reference,
+             "remaining": study.remaining, "verdict": study.verdict, "eos": study.eos}
+    write_artifact(out, "dft_convergence", data, attrs, inputs=inputs,
+                   config={"convergence": study.settings.__dict__})
+    eos, setting = study.eos, study.reference_label()
     names, values, std, notes = ["a0", "B"], [eos["a0"], eos["B"]], [eos["a0_std"], eos["B_std"]], [
-        f"Birch-Murnaghan fit, {len(eos_rows)} volumes; {setting}"] * 2
-    converged_std = {k: _uncertainty(c, s, remaining[k]) for k, c, s in zip(CONSTANTS, ref_row["C"],
-                                                                             ref_row["C_std"], strict=True)}
-    for k, c in zip(CONSTANTS, ref_row["C"], strict=True):
-        names.append(k), values.append(c), std.append(converged_std[k])
-        rem = ", ".join(f"{p} {100 * v:.1f}%" for p, v in remaining[k].items())
-        notes.append(f"stress-strain fit, strain {conv.elastic['strain']:g} (normal +/-, shear +); {setting}; "
-                     f"std = fit error and largest remaining convergence error (change to the next tighter "
-                     f"setting: {rem}) in quadrature")
+        f"Birch-Murnaghan fit, {study.eos_points} volumes; {setting}"] * 2
+    for k, c in zip(CONSTANTS, study.reference_row["C"], strict=True):
+        names.append(k), values.append(c), std.append(study.converged_std[k])
+        rem = ", ".join(f"{p} {100 * v:.1f}%" for p, v in study.remaining[k].items())
+        notes.append(f"stress-strain fit, strain {study.settings.elastic['strain']:g} (normal +/-, shear +); "
+                     f"{setting}; std = fit error and largest remaining convergence error (change to the next "
+                     f"tighter setting: {rem}) in quadrature")
     write_artifact(properties_out, "properties", {"names": names, "values": values, "std": std,
-                                                  "units": ["Angstrom"] + ["GPa"] * 4, "notes": notes},
-                   {"scale": "dft-converged", "settings": reference}, inputs=[out], config=reference)
-    train = None
-    if training:
-        from multiscale.continuum.stage import property_dict
-
-        train = property_dict(training)
-    _markdown(markdown_out, ctab, etab, remaining, converged_std, eos, tol, configured, reference, verdict, train,
-              figure)
-    _figure(figure, ctab, etab, tol, configured, reference)
+                                                  "units": [property_units(n) for n in names], "notes": notes},
+                   {"scale": "dft-converged", "settings": study.reference}, inputs=[out], config=study.reference)
 
 
 def _uncertainty(value: float, fit_std: float, remaining: dict[str, float]) -> float:
     """A converged constant's uncertainty: its fit error and its largest remaining convergence error."""
     return math.hypot(float(fit_std) if math.isfinite(fit_std) else 0.0, abs(value) * max(remaining.values()))
-
-
-def _fmt(x: float, nd: int = 3) -> str:
-    return "-" if not math.isfinite(x) else f"{x:.{nd}g}"
-
-
-def _markdown(path, ctab, etab, remaining, converged_std, eos, tol, configured, reference, verdict, train,
-              figure) -> None:
-    ok = {True: "yes", False: "**NO**"}
-    lines = ["# DFT convergence study", "",
-             f"Configured (training) settings: {configured['xc']}, ecut {configured['ecut']:g} eV, k-density "
-             f"{configured['kpt_density']:g}/A^-1, {smearing_label(configured)}. Tolerances: energy "
-             f"{tol['energy']:g} meV/atom (rattled minus bulk cell), force {tol['force']:g} eV/A, stress "
-             f"{tol['stress']:g} GPa, elastic constants {100 * tol['elastic']:g}%.", "",
-             "## Training settings: bulk and rattled conventional cell", "",
-             "Each error is the largest difference from the tightest value of the same scan (the other parameter "
-             "at its configured value).", "",
-             "| scan | value | k-points | energy error (meV/atom) | absolute energy error (meV/atom) | "
-             "force error (eV/A) | stress error (GPa) | within tolerances | |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in ctab:
-        mark = "configured" if r["configured"] else ("reference (tightest)" if r["tightest"] else "")
-        lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | "
-                     f"{_fmt(r['energy_error'])} | {_fmt(r['energy_abs_error'])} | {_fmt(r['force_error'])} | "
-                     f"{_fmt(r['stress_error'])} | {ok[r['passes']] if not r['tightest'] else '-'} | {mark} |")
-    lines += ["", f"Configured settings within the tolerances: {ok[verdict['cells_converged']]}.", "",
-              "## Elastic constants: 1-atom primitive cell", "",
-              f"Reference settings: ecut {reference['ecut']:g} eV, k-density {reference['kpt_density']:g}/A^-1, "
-              f"{smearing_label(reference)}. Each scan changes one parameter; 'change' is the relative change of "
-              "each constant to the next tighter value of the scan.", "",
-              "| scan | value | k-points (shear cell) | C11 (GPa) | C12 (GPa) | C44 (GPa) | change C11/C12/C44 (%) | |",
-              "|---|---|---|---|---|---|---|---|"]
-    for r in etab:
-        cs = [f"{c:.1f} ± {s:.1f}" if math.isfinite(s) else f"{c:.1f}" for c, s in zip(r["C"], r["C_std"],
-                                                                                        strict=True)]
-        ch = " / ".join(_fmt(100 * x, 2) for x in r["change"])
-        lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | {' | '.join(cs)} | "
-                     f"{ch} | {'reference' if r['reference'] else ''} |")
-    ref = next(r for r in etab if r["reference"])
-    lines += ["", f"Remaining convergence error at the reference settings (within {100 * tol['elastic']:g}%: "
-              f"{ok[verdict['elastic_converged']]}):", ""]
-    for k, c in zip(CONSTANTS, ref["C"], strict=True):
-        lines.append(f"- {k} = {c:.1f} GPa: " + ", ".join(f"{p} {100 * v:.2f}%" for p, v in remaining[k].items()))
-    lines += ["", f"Equation of state at the reference settings: a0 = {eos['a0']:.4f} ± {_fmt(eos['a0_std'], 2)} "
-              f"A, B = {eos['B']:.2f} ± {_fmt(eos['B_std'], 2)} GPa (fit errors).", ""]
-    if train:
-        lines += ["## Training settings vs converged settings", "",
-                  "| property | training settings (conventional cell) | converged (primitive cell) | difference |",
-                  "|---|---|---|---|"]
-        conv_vals = {"a0": (eos["a0"], eos["a0_std"]), "B": (eos["B"], eos["B_std"])}
-        conv_vals.update({k: (c, converged_std[k]) for k, c in zip(CONSTANTS, ref["C"], strict=True)})
-        for k, (c, s) in conv_vals.items():
-            if k in train:
-                t, ts = train[k][0], train[k][1]
-                lines.append(f"| {k} | {t:.4g} ± {_fmt(ts, 2)} | {c:.4g} ± {_fmt(s, 2)} | "
-                             f"{100 * (t - c) / abs(c):+.1f}% |")
-        lines.append("")
-    lines.append(f"Figure: `{Path(figure).name}`.")
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
-
-
-def _figure(path, ctab, etab, tol, configured, reference) -> None:
-    from multiscale.divergence.figures import pyplot, save
-
-    fig, axes = pyplot().subplots(2, 3, figsize=(13, 7.5))
-    labels = {"ecut": "plane-wave cutoff (eV)", "kpt_density": r"k-point density ($\AA^{-1}$)",
-              "smearing": f"{smearing_label(reference).split()[0]} smearing width (eV)"}
-    for ax, param in zip(axes[0, :2], CELL_PARAMS, strict=True):
-        rows = [r for r in ctab if r["parameter"] == param and not r["tightest"]]
-        x = [r["value"] for r in rows]
-        for key, name in (("energy_error", "energy"), ("force_error", "force"), ("stress_error", "stress")):
-            ax.semilogy(x, [max(r[key] / tol[name], 1e-4) for r in rows], "o-", label=f"{name} / {tol[name]:g}")
-        ax.axhline(1.0, color="k", lw=0.8, ls="--")
-        ax.axvline(configured[param], color="grey", lw=0.8, ls=":", label="configured")
-        ax.set_xlabel(labels[param])
-        ax.set_ylabel("error / tolerance")
-        ax.set_title(f"training cells vs {param}")
-        ax.legend(fontsize=8)
-    axes[0, 2].axis("off")
-    for ax, param in zip(axes[1], ELASTIC_PARAMS, strict=True):
-        rows = [r for r in etab if r["parameter"] == param]
-        x = [r["value"] for r in rows]
-        ref = next(r for r in rows if r["reference"])
-        for j, k in enumerate(CONSTANTS):
-            ax.errorbar(x, [r["C"][j] for r in rows], yerr=[r["C_std"][j] for r in rows], marker="o", label=k,
-                        capsize=2)
-            ax.axhspan(ref["C"][j] * (1 - tol["elastic"]), ref["C"][j] * (1 + tol["elastic"]), alpha=0.12,
-                       color=f"C{j}")
-        ax.axvline(reference[param], color="grey", lw=0.8, ls=":", label="reference")
-        ax.set_xlabel(labels[param])
-        ax.set_ylabel("elastic constant (GPa)")
-        ax.set_title(f"primitive cell vs {param} (bands: ±{100 * tol['elastic']:g}%)")
-        ax.legend(fontsize=8)
-    save(fig, path, dpi=120)
-

@@ -11,10 +11,14 @@ import numpy as np
 
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, metadata, structure_arrays
+from multiscale.dft import convergence, convergence_report
 from multiscale.dft.calculator import DFTSettings, compute_cached, smearing_label
-from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, Material, generate
-from multiscale.elastic import EV_PER_A2_TO_J_PER_M2, eos_properties, fit_cubic_elastic
+from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, generate
+from multiscale.elastic import eos_properties, fit_cubic_elastic
 from multiscale.errors import ArtifactError, SCFConvergenceError
+from multiscale.fileio import atomic_path
+from multiscale.material import Material
+from multiscale.units import EV_PER_A2_TO_J_PER_M2
 
 
 def write_structures(group: str, material: dict, dft: dict, out: str, eos: str | None = None) -> None:
@@ -90,9 +94,8 @@ def export_extxyz(dataset: str, out: str) -> None:
 
     art = read_artifact(dataset, "dft_dataset")
     images = images_from_arrays(art.data)
-    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
-    write(tmp, images, format="extxyz")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        write(tmp, images, format="extxyz")
 
 
 def fit_equation_of_state(calcs: Sequence[str], material: dict, out: str) -> None:
@@ -169,3 +172,13 @@ def reference_properties(dataset: str, eos: str, out: str) -> None:
     write_artifact(out, "properties", {"names": names, "values": values, "std": std, "units": units,
                                        "notes": notes}, {"scale": "dft", "settings": settings},
                    inputs=[dataset, eos], config=settings)
+
+
+def assemble_convergence(cells: str, elastic: str, out: str, markdown_out: str, figure: str, properties_out: str,
+                         training: str | None = None) -> None:
+    """The convergence study from its two parts: its artifact, the converged properties, the Markdown table and
+    the figure (``training``: the training-settings properties, shown beside the converged ones)."""
+    study = convergence.analyse(cells, elastic, training)
+    convergence.write_artifacts(study, [cells, elastic], out, properties_out)
+    convergence_report.write_markdown(study, markdown_out, Path(figure).name)
+    convergence_report.plot(study, figure)

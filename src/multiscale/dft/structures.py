@@ -15,33 +15,14 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 
 from multiscale.elastic import deform_cell, elastic_strain_set
+from multiscale.errors import ConfigError
+from multiscale.material import Material, slab
 
 GROUPS = ("eos", "elastic", "rattle", "thermal", "vacancy", "surface")
 # Groups whose structures are built on the DFT equilibrium lattice constant (they wait for the EOS fit).
 NEEDS_A0 = ("elastic", "rattle", "thermal", "vacancy", "surface")
-SLABS = {"fcc": {"100": "fcc100", "110": "fcc110", "111": "fcc111"},
-         "bcc": {"100": "bcc100", "110": "bcc110", "111": "bcc111"}}
-
-
-@dataclass
-class Material:
-    element: str = "Al"
-    lattice: str = "fcc"
-    a_guess: float = 4.04
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Material:
-        return cls(**d)
-
-    def cubic_cell(self, a: float | None = None) -> Atoms:
-        return bulk(self.element, self.lattice, a=a or self.a_guess, cubic=True)
-
-    @property
-    def atoms_per_cubic_cell(self) -> int:
-        return len(self.cubic_cell())
 
 
 @dataclass
@@ -74,7 +55,7 @@ class ConfigurationSettings:
             return len(self.vacancy["supercells"])
         if group == "surface":
             return len(self.surface["facets"]) * (1 + int(self.surface.get("rattled", 0)))
-        raise KeyError(f"unknown configuration group '{group}'; known: {GROUPS}")
+        raise ConfigError(f"unknown configuration group '{group}'. Fix: use one of {GROUPS}")
 
 
 def configuration_names(settings: ConfigurationSettings) -> dict[str, list[str]]:
@@ -90,7 +71,7 @@ def _labelled(atoms: Atoms, name: str, group: str, meta: dict[str, Any]) -> Atom
 def generate(group: str, material: Material, settings: ConfigurationSettings, a0: float | None = None) -> list[Atoms]:
     """Build the configurations of one group. ``a0`` (DFT lattice constant) is required for NEEDS_A0 groups."""
     if group in NEEDS_A0 and a0 is None:
-        raise ValueError(f"group '{group}' is built on the DFT lattice constant: pass a0")
+        raise ConfigError(f"group '{group}' is built on the DFT lattice constant: pass a0 (the --eos artifact)")
     names = configuration_names(settings).get(group, [])
     out: list[Atoms] = []
     if group == "eos":
@@ -143,20 +124,8 @@ def generate(group: str, material: Material, settings: ConfigurationSettings, a0
                                                       "vacuum": float(sf["vacuum"]), "area": area,
                                                       "rattle_std": amp, "vacuum_axis": 2}))
     else:
-        raise KeyError(f"unknown configuration group '{group}'; known: {GROUPS}")
+        raise ConfigError(f"unknown configuration group '{group}'. Fix: use one of {GROUPS}")
     return out
-
-
-def slab(material: Material, facet: str, layers: int, vacuum: float, a0: float) -> Atoms:
-    """A 1x1 low-index slab, periodic in plane, ``vacuum`` (Angstrom) on each side (shared with the MD stage)."""
-    from ase import build
-
-    try:
-        make = getattr(build, SLABS[material.lattice][str(facet)])
-    except KeyError:
-        raise ValueError(f"surface facet '{facet}': no slab for a {material.lattice} lattice; use one of "
-                         f"{sorted(SLABS.get(material.lattice, {}))}") from None
-    return make(material.element, size=(1, 1, int(layers)), a=a0, vacuum=float(vacuum), periodic=True)
 
 
 def _thermal(names: list[str], material: Material, settings: ConfigurationSettings, a0: float) -> list[Atoms]:
@@ -169,7 +138,7 @@ def _thermal(names: list[str], material: Material, settings: ConfigurationSettin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
     if material.element not in parameters:
-        raise ValueError(f"dft.configurations.thermal: ASE's EMT has no parameters for {material.element}; "
+        raise ConfigError(f"dft.configurations.thermal: ASE's EMT has no parameters for {material.element}; "
                          f"set dft.configurations.thermal.temperatures: [] or sample with another potential")
     th = settings.thermal
     out: list[Atoms] = []

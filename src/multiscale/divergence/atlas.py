@@ -24,7 +24,20 @@ from typing import Any
 
 import numpy as np
 
-from multiscale.artifacts import Artifact
+from multiscale.artifacts import Artifact, read_artifact
+from multiscale.grading import EXTRAPOLATION_THRESHOLD
+from multiscale.material import Material, bulk_coordination, neighbour_shells
+from multiscale.records import (
+    CrossValidation,
+    DistanceThreshold,
+    Explanation,
+    GradeThreshold,
+    MonitorSummary,
+    OnsetLocation,
+    PlasticityRecord,
+    SweepPoint,
+    Validity,
+)
 
 
 @dataclass
@@ -44,9 +57,10 @@ class AtlasSettings:
 
 
 # ------------------------------------------------------------------------------------------ explanations
-def explain(x: np.ndarray, y: np.ndarray, names: list[str], s: AtlasSettings) -> dict[str, Any]:
-    """Gradient-boosted trees on (x, y): k-fold cross-validated R2, then SHAP values of the model fitted on all
-    records (global ranking = mean |SHAP| per feature)."""
+def explain(x: np.ndarray, y: np.ndarray, names: list[str], s: AtlasSettings) -> tuple[Explanation, np.ndarray]:
+    """Gradient-boosted trees on (x, y): k-fold cross-validated R2, then SHAP values (n_records, n_features) of
+    the model fitted on all records (global ranking = mean |SHAP| per feature; Lundberg & Lee, NeurIPS 2017,
+    TreeSHAP)."""
     import shap
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.model_selection import KFold, cross_val_score
@@ -57,15 +71,15 @@ def explain(x: np.ndarray, y: np.ndarray, names: list[str], s: AtlasSettings) ->
     folds = min(s.cv_folds, n)
     if folds >= 2 and np.ptp(y) > 0:
         r2 = cross_val_score(model, x, y, cv=KFold(folds, shuffle=True, random_state=s.seed), scoring="r2")
-        cv = {"r2_mean": float(np.mean(r2)), "r2_std": float(np.std(r2, ddof=1)), "folds": folds}
+        cv = CrossValidation(float(np.mean(r2)), float(np.std(r2, ddof=1)), folds)
     else:
-        cv = {"r2_mean": float("nan"), "r2_std": float("nan"), "folds": folds}
+        cv = CrossValidation(float("nan"), float("nan"), folds)
     model.fit(x, y)
     values = np.asarray(shap.TreeExplainer(model).shap_values(x))
     importance = np.abs(values).mean(axis=0)
     order = np.argsort(importance)[::-1]
-    return {"cv": cv, "n_records": int(n), "ranking": [[names[i], float(importance[i])] for i in order],
-            "shap": values, "trust": _trust(cv["r2_mean"])}
+    return Explanation(cv=cv, n_records=int(n), ranking=[(names[i], float(importance[i])) for i in order],
+                       trust=_trust(cv.r2_mean)), values
 
 
 def _trust(r2: float) -> str:
@@ -131,7 +145,7 @@ def mlip_atom_records(ds: Artifact, pot: Artifact, val: Artifact, a0: float, lat
             "config": np.array(cfg, dtype=object), "group": np.array(grp, dtype=object)}
 
 
-def grade_threshold(grade: np.ndarray, error: np.ndarray, tol: float, s: AtlasSettings) -> dict[str, Any]:
+def grade_threshold(grade: np.ndarray, error: np.ndarray, tol: float, s: AtlasSettings) -> GradeThreshold:
     """g*: the largest grade such that every atom at or below it has force error <= tol; bootstrap spread."""
 
     def gstar(g, e):
@@ -144,15 +158,16 @@ def grade_threshold(grade: np.ndarray, error: np.ndarray, tol: float, s: AtlasSe
         return float(g[order][bad[0] - 1]), False
 
     if len(grade) == 0:
-        return {"g_star": float("nan"), "std": float("nan"), "lower_bound_only": False, "n_atoms": 0}
+        return GradeThreshold(g_star=float("nan"), std=float("nan"), lower_bound_only=False, n_atoms=0)
     value, all_ok = gstar(grade, error)
     rng = np.random.default_rng(s.seed)
     boots = [gstar(grade[idx], error[idx])[0] for idx in
              (rng.integers(0, len(grade), len(grade)) for _ in range(s.bootstrap))]
-    return {"g_star": value, "std": float(np.std(boots, ddof=1)), "lower_bound_only": all_ok,
-            "n_atoms": int(len(grade)), "tolerance_eV_A": tol,
-            "meaning": ("every out-of-sample atom is within tolerance: g* is only a lower bound (no failure seen)"
-                        if all_ok else "atoms with grade <= g* all had force errors within tolerance")}
+    return GradeThreshold(g_star=value, std=float(np.std(boots, ddof=1)), lower_bound_only=all_ok,
+                          n_atoms=int(len(grade)), tolerance_eV_A=tol,
+                          meaning=("every out-of-sample atom is within tolerance: g* is only a lower bound (no "
+                                   "failure seen)" if all_ok else
+                                   "atoms with grade <= g* all had force errors within tolerance"))
 
 
 # ------------------------------------------------------------------------------------------ MD -> continuum
@@ -178,7 +193,7 @@ def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: 
     n = int(round(np.sqrt(len(centres))))
     u_md = sp["load_displacement"]
     s_md, s_fem = sp["load_stress"], cont["stress"]
-    bulk = np.array(json.loads(sp.attrs["bulk_stress"]))
+    bulk = np.array(json.loads(sp.attrs["bulk_stress"]))  # GPa, Voigt
     scale = float(np.linalg.norm(bulk))
     ds = s_fem - s_md
     rel = np.linalg.norm(ds, axis=1) / scale
@@ -209,7 +224,7 @@ def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: 
 
 
 def distance_threshold(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarray, tol: float, grid_h: float
-                       ) -> dict[str, Any]:
+                       ) -> DistanceThreshold:
     """d*: the smallest distance from the hole surface beyond which every cell's relative stress divergence is
     within tol. Its uncertainty: d* recomputed with the divergence shifted by -/+ the FEM posterior std, and the
     grid resolution."""
@@ -226,41 +241,149 @@ def distance_threshold(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarra
     value, everywhere = dstar(rel)
     lo, _ = dstar(rel - rel_std)
     hi, _ = dstar(rel + rel_std)
-    return {"d_star_nm": value, "range_nm": [lo, hi], "grid_resolution_nm": grid_h, "tolerance": tol,
-            "within_everywhere": everywhere,
-            "meaning": ("the continuum stress is within tolerance in every cell, down to the hole" if everywhere else
-                        "cells farther than d* from the hole surface all have |FEM - MD| / |sigma_bulk| <= tol"
-                        if np.isfinite(value) else "even the farthest cell exceeds the tolerance")}
+    return DistanceThreshold(
+        d_star_nm=value, range_nm=[lo, hi], grid_resolution_nm=grid_h, tolerance=tol, within_everywhere=everywhere,
+        meaning=("the continuum stress is within tolerance in every cell, down to the hole" if everywhere else
+                 "cells farther than d* from the hole surface all have |FEM - MD| / |sigma_bulk| <= tol"
+                 if np.isfinite(value) else "even the farthest cell exceeds the tolerance"))
 
 
 # ------------------------------------------------------------------------------------------ plasticity
-def plasticity_record(sp: Artifact, cont: Artifact, strain0: float, radius: float) -> dict[str, Any]:
+def plasticity_record(sp: Artifact, cont: Artifact, strain0: float, radius: float) -> PlasticityRecord:
     """MD along the strain sweep vs the linear continuum (its fields scale with the strain)."""
-    info = json.loads(sp.attrs["plasticity"])
+    info = sp.attr("plasticity")
     strains = sp["sweep_strain"]
     fem_max0 = float(np.nanmax(cont["stress"][:, 0]))
-    far = np.hypot(*cont["centres"].T) >= json.loads(sp.attrs["specimen"])["geometry"]["interior_half_width_nm"]
+    far = np.hypot(*cont["centres"].T) >= sp.attr("specimen").geometry.interior_half_width_nm
     fem_far0 = float(np.nanmean(cont["stress"][far, 0]))
     rows = []
     ref = sp["reference"]
     for k, eps in enumerate(strains):
         fem_max, fem_far = fem_max0 * eps / strain0, fem_far0 * eps / strain0
         md_max, md_far = float(sp["sweep_max_stress_xx"][k]), float(sp["sweep_far_stress_xx"][k])
-        rows.append({"strain": float(eps), "md_max_stress_xx": md_max, "fem_max_stress_xx": fem_max,
-                     "relative_max": (fem_max - md_max) / abs(md_max), "md_far_stress_xx": md_far,
-                     "fem_far_stress_xx": fem_far, "relative_far": (fem_far - md_far) / abs(md_far),
-                     "non_lattice_interior": int(sp["sweep_non_lattice_interior"][k]),
-                     "max_grade": float(sp["sweep_max_grade"][k]), "n_above": int(sp["sweep_n_above"][k])})
+        rows.append(SweepPoint(strain=float(eps), md_max_stress_xx=md_max, fem_max_stress_xx=fem_max,
+                               relative_max=(fem_max - md_max) / abs(md_max), md_far_stress_xx=md_far,
+                               fem_far_stress_xx=fem_far, relative_far=(fem_far - md_far) / abs(md_far),
+                               non_lattice_interior=int(sp["sweep_non_lattice_interior"][k]),
+                               max_grade=float(sp["sweep_max_grade"][k]), n_above=int(sp["sweep_n_above"][k])))
     where = None
-    if info.get("onset_strain") is not None:
-        k = int(np.flatnonzero(np.isclose(strains, info["onset_strain"]))[0])
+    if info.onset_strain is not None:
+        k = int(np.flatnonzero(np.isclose(strains, info.onset_strain))[0])
         lattice_id = int(np.bincount(sp["cna"]).argmax())
         non = sp["sweep_cna"][k] != lattice_id
         r = np.hypot(ref[non, 0], ref[non, 1]) - radius
-        where = {"atoms": int(non.sum()), "median_distance_from_hole_nm": float(np.median(r)) if non.any() else None,
-                 "angle_deg_median": float(np.degrees(np.median(np.abs(np.arctan2(ref[non, 1], ref[non, 0])))))
-                 if non.any() else None}
-    jumps = [abs(r["relative_max"]) for r in rows]
-    return {**info, "sweep": rows, "where": where,
-            "largest_divergence": max(jumps) if jumps else None,
-            "untrusted_points": [r["strain"] for r in rows if r["n_above"] > 0]}
+        where = OnsetLocation(
+            atoms=int(non.sum()), median_distance_from_hole_nm=float(np.median(r)) if non.any() else None,
+            angle_deg_median=float(np.degrees(np.median(np.abs(np.arctan2(ref[non, 1], ref[non, 0])))))
+            if non.any() else None)
+    jumps = [abs(r.relative_max) for r in rows]
+    return PlasticityRecord(onset_strain=info.onset_strain, note=info.note,
+                            non_lattice_interior=info.non_lattice_interior, sweep=rows, where=where,
+                            largest_divergence=max(jumps) if jumps else None,
+                            untrusted_points=[r.strain for r in rows if r.n_above > 0])
+
+
+# ------------------------------------------------------------------------------------------ the atlas
+@dataclass
+class AtlasMaps:
+    """Per-cell and per-atom fields the atlas figures draw (grid cells, nm; stresses GPa; forces eV/Angstrom)."""
+
+    centres: np.ndarray           # (n_cells, 2) shared grid
+    md_stress_xx: np.ndarray      # (n_cells,) MD load-induced sigma_xx
+    fem_stress_xx: np.ndarray     # (n_cells,) FEM sigma_xx
+    distance: np.ndarray          # (n_valid,) distance of each valid cell from the hole surface
+    relative: np.ndarray          # (n_valid,) |FEM - MD| / |bulk stress|
+    relative_std: np.ndarray      # (n_valid,) its FEM posterior std
+    force_dft: np.ndarray         # (n_atoms_total, 3) dataset forces
+    force_pred: np.ndarray        # (n_atoms_total, 3) MLIP forces
+    force_std: np.ndarray         # (n_atoms_total, 3) predictive std
+    atom_split: np.ndarray        # (n_atoms_total,) train / calibration / test
+    monitor_max_grade: np.ndarray  # (n_frames,)
+    monitor_n_above: np.ndarray   # (n_frames,)
+
+
+@dataclass
+class Atlas:
+    """The divergence atlas of one study, computed from its artifacts (rendered by :mod:`.report` and
+    :mod:`.figures`; stored in the ``divergence`` artifact: ``data`` as datasets, the records as attributes)."""
+
+    settings: AtlasSettings
+    validity: Validity
+    explanations: dict[str, Explanation | None]
+    plasticity: PlasticityRecord
+    monitor: MonitorSummary
+    data: dict[str, np.ndarray]
+    maps: AtlasMaps
+    hole_radius_nm: float
+    grid_nm: float
+    strain: float
+    threshold: float
+
+    def attrs(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The typed attributes of the ``divergence`` artifact (``settings``: the config section)."""
+        return {"validity": self.validity, "explanations": self.explanations, "plasticity": self.plasticity,
+                "monitor": self.monitor, "settings": settings}
+
+
+CONTINUUM_LOCAL = "atomistic->continuum (per-cell |FEM - MD| / |MD stress|)"
+CONTINUUM_BULK = "atomistic->continuum (per-cell |FEM - MD| / |bulk stress|, as in d*)"
+MLIP_ATOMS = "dft->mlip (per-atom force error)"
+
+
+def compute_atlas(dataset: str, potential: str, validation: str, specimen: str, continuum: str,
+                  settings: dict[str, Any]) -> Atlas:
+    """Per-record divergences, validity regions and discrepancy models of the two spatial transitions."""
+    s = AtlasSettings.from_dict(settings)
+    pot = read_artifact(potential, "potential")
+    val = read_artifact(validation, "mlip_validation")
+    sp = read_artifact(specimen, "md_specimen")
+    cont = read_artifact(continuum, "continuum")
+    desc = sp.attr("specimen")
+    radius, grid_h = float(desc.geometry.hole_radius_nm), float(desc.grid.cell_nm)
+    a0_md = float(desc.crystal.lattice_constant_A)
+    mat = Material(element=desc.crystal.element, lattice=desc.crystal.lattice, a_guess=a0_md)
+    threshold = float(pot.json_attr("settings").get("extrapolation_threshold", EXTRAPOLATION_THRESHOLD))
+
+    # DFT -> MLIP, per atom
+    ds = read_artifact(dataset, "dft_dataset")
+    a = mlip_atom_records(ds, pot, val, a0_md, neighbour_shells(mat, a0_md))
+    mlip_exp, mlip_shap = (explain(a["features"], a["error"], MLIP_FEATURES, s) if len(a["error"]) > 2
+                           else (None, np.full(a["features"].shape, np.nan)))
+    gstar = grade_threshold(a["features"][:, MLIP_FEATURES.index("grade")], a["error"], s.force_tolerance, s)
+
+    # atomistic -> continuum, per cell
+    c = continuum_cell_records(sp, cont, radius, grid_h, bulk_coordination(mat, a0_md))
+    ok = c["valid"]
+    cont_exp, cont_shap = explain(c["features"][ok], c["local_relative"][ok], CONTINUUM_FEATURES, s)
+    cont_bulk_exp, _ = explain(c["features"][ok], c["relative"][ok], CONTINUUM_FEATURES, s)
+    cell_shap = np.full(c["features"].shape, np.nan)
+    cell_shap[ok] = cont_shap
+    has = np.isfinite(c["relative"])  # d* from every cell with a divergence, whatever its features
+    dstar = distance_threshold(c["distance"][has], c["relative"][has], np.nan_to_num(c["relative_std"][has]),
+                               s.stress_tolerance, grid_h)
+    strain = float(desc.boundary_conditions.strain)
+    flagged_at = sp["grade"] > threshold
+    monitor = MonitorSummary(
+        flagged=bool(sp.attrs["flagged"]), frames=int(len(sp["monitor_step"])),
+        max_grade=float(np.max(sp["monitor_max_grade"])), max_n_above=int(np.max(sp["monitor_n_above"])),
+        atoms_above_at_load=int(np.sum(flagged_at)),
+        median_distance_of_flagged_atoms_nm=(float(np.median(np.hypot(sp["reference"][flagged_at, 0],
+                                                                      sp["reference"][flagged_at, 1]) - radius))
+                                             if flagged_at.any() else None),
+        relaxations=sp.attr("relaxations"))
+    data = {"mlip_feature_names": MLIP_FEATURES, "atom_features": a["features"], "atom_error": a["error"],
+            "atom_shap": mlip_shap, "atom_config": a["config"], "atom_group": a["group"],
+            "continuum_feature_names": CONTINUUM_FEATURES, "cell_centres": sp["centres"],
+            "cell_features": c["features"], "cell_stress_difference": c["ds"],
+            "cell_displacement_difference": c["du"], "cell_relative": c["relative"],
+            "cell_local_relative": c["local_relative"],
+            "cell_relative_std": c["relative_std"], "cell_valid": ok, "cell_shap": cell_shap}
+    maps = AtlasMaps(centres=sp["centres"], md_stress_xx=sp["load_stress"][:, 0], fem_stress_xx=cont["stress"][:, 0],
+                     distance=c["distance"][ok], relative=c["relative"][ok], relative_std=c["relative_std"][ok],
+                     force_dft=pot["forces_dft"], force_pred=pot["forces_pred"], force_std=pot["forces_std"],
+                     atom_split=np.repeat(np.array(pot["split"], dtype=object), pot["n_atoms"]),
+                     monitor_max_grade=sp["monitor_max_grade"], monitor_n_above=sp["monitor_n_above"])
+    return Atlas(settings=s, validity=Validity(dft_mlip=gstar, atomistic_continuum=dstar),
+                 explanations={MLIP_ATOMS: mlip_exp, CONTINUUM_LOCAL: cont_exp, CONTINUUM_BULK: cont_bulk_exp},
+                 plasticity=plasticity_record(sp, cont, strain, radius), monitor=monitor, data=data, maps=maps,
+                 hole_radius_nm=radius, grid_nm=grid_h, strain=strain, threshold=threshold)

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from multiscale.divergence.atlas import Atlas
+from multiscale.divergence.transitions import DivergenceRecord
+from multiscale.plotting import pyplot, save
+from multiscale.records import DistanceThreshold, Explanation, PlasticityRecord
 
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+FIGURES = ("stress_maps", "divergence_vs_distance", "shap_continuum", "shap_mlip", "properties_parity",
+           "parity_forces", "plasticity", "trust_monitor")
 
 
-def save(fig, path: str | Path, dpi: int = 110) -> None:
-    """Lay out, write atomically (a killed job leaves no half-written PNG) and close a figure."""
-    import matplotlib.pyplot as plt
+def plot_atlas(atlas: Atlas, records: list[DivergenceRecord], fig_dir: Path) -> None:
+    """Every atlas figure (:data:`FIGURES`, PNG) in ``fig_dir``; ``records`` feed the property parity."""
+    from multiscale.divergence.atlas import CONTINUUM_LOCAL, MLIP_ATOMS
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    tmp.replace(path)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    m = atlas.maps
+    stress_maps(m.centres, m.md_stress_xx, m.fem_stress_xx, atlas.hole_radius_nm, atlas.strain,
+                fig_dir / "stress_maps.png")
+    divergence_vs_distance(m.distance, m.relative, m.relative_std, atlas.settings.stress_tolerance,
+                           atlas.validity.atomistic_continuum, fig_dir / "divergence_vs_distance.png")
+    shap_summary(atlas.explanations[CONTINUUM_LOCAL], "Atomistic -> continuum: |FEM - MD| / |MD stress| per cell",
+                 "1", fig_dir / "shap_continuum.png")
+    if atlas.explanations[MLIP_ATOMS]:
+        shap_summary(atlas.explanations[MLIP_ATOMS], "DFT -> MLIP: force error per atom (out-of-sample)", "eV/Å",
+                     fig_dir / "shap_mlip.png")
+    rows = [{"transition": r.transition, "quantity": r.quantity, "relative": r.relative,
+             "relative_std": r.coarse_std / abs(r.fine) if abs(r.fine) > 0 else float("nan")}
+            for r in records if r.transition.startswith(("dft->mlip", "dft converged", "experiment")) and
+            "RMSE" not in r.quantity and math.isfinite(r.relative)]
+    property_parity(rows, fig_dir / "properties_parity.png")
+    force_parity(m.force_dft, m.force_pred, m.force_std, m.atom_split, fig_dir / "parity_forces.png")
+    plasticity(atlas.plasticity, fig_dir / "plasticity.png")
+    monitor({"max_grade": m.monitor_max_grade, "n_above": m.monitor_n_above}, atlas.threshold,
+            fig_dir / "trust_monitor.png")
 
 
 def _grid(values: np.ndarray) -> np.ndarray:
@@ -62,15 +76,15 @@ def stress_maps(centres: np.ndarray, md: np.ndarray, fem: np.ndarray, radius: fl
 
 
 def divergence_vs_distance(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarray, tol: float,
-                           dstar: dict[str, Any], path: Path) -> None:
+                           dstar: DistanceThreshold, path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.errorbar(distance, 100 * rel, yerr=100 * rel_std, fmt="o", ms=3, alpha=0.6, lw=0.8,
                 label="grid cells (error bar: FEM posterior std)")
     ax.axhline(100 * tol, color="r", ls="--", label=f"tolerance {100 * tol:g} %")
-    d = dstar["d_star_nm"]
+    d = dstar.d_star_nm
     if np.isfinite(d):
-        lo, hi = dstar["range_nm"]
+        lo, hi = dstar.range_nm
         ax.axvline(d, color="k", label=f"d* = {d:.2f} nm")
         if np.isfinite(lo) and np.isfinite(hi):
             ax.axvspan(min(lo, hi), max(lo, hi), color="k", alpha=0.12, label="d* range")
@@ -81,16 +95,16 @@ def divergence_vs_distance(distance: np.ndarray, rel: np.ndarray, rel_std: np.nd
     save(fig, path)
 
 
-def shap_summary(explanation: dict[str, Any], title: str, unit: str, path: Path) -> None:
+def shap_summary(explanation: Explanation, title: str, unit: str, path: Path) -> None:
     plt = pyplot()
-    names = [r[0] for r in explanation["ranking"]][::-1]
-    vals = [r[1] for r in explanation["ranking"]][::-1]
+    names = [r[0] for r in explanation.ranking][::-1]
+    vals = [r[1] for r in explanation.ranking][::-1]
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.6))
     ax.barh(names, vals, color="tab:blue")
-    cv = explanation["cv"]
+    cv = explanation.cv
     ax.set_xlabel(f"mean |SHAP value| ({unit})")
-    ax.set_title(f"{title}\nGBT discrepancy model, {cv['folds']}-fold CV R$^2$ = {cv['r2_mean']:.2f} "
-                 f"± {cv['r2_std']:.2f}", fontsize=10)
+    ax.set_title(f"{title}\nGBT discrepancy model, {cv.folds}-fold CV R$^2$ = {cv.r2_mean:.2f} "
+                 f"± {cv.r2_std:.2f}", fontsize=10)
     save(fig, path)
 
 
@@ -129,21 +143,21 @@ def force_parity(dft: np.ndarray, pred: np.ndarray, std: np.ndarray, split: np.n
     save(fig, path)
 
 
-def plasticity(record: dict[str, Any], path: Path) -> None:
+def plasticity(record: PlasticityRecord, path: Path) -> None:
     plt = pyplot()
-    rows = record["sweep"]
+    rows = record.sweep
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     if rows:
-        e = [r["strain"] for r in rows]
-        ax.plot(e, [r["md_max_stress_xx"] for r in rows], "o-", label="MD, max $\\sigma_{xx}$")
-        ax.plot(e, [r["fem_max_stress_xx"] for r in rows], "s--", label="linear FEM, max $\\sigma_{xx}$")
-        ax.plot(e, [r["md_far_stress_xx"] for r in rows], "o-", label="MD, far-field $\\sigma_{xx}$")
-        ax.plot(e, [r["fem_far_stress_xx"] for r in rows], "s--", label="linear FEM, far-field $\\sigma_{xx}$")
+        e = [r.strain for r in rows]
+        ax.plot(e, [r.md_max_stress_xx for r in rows], "o-", label="MD, max $\\sigma_{xx}$")
+        ax.plot(e, [r.fem_max_stress_xx for r in rows], "s--", label="linear FEM, max $\\sigma_{xx}$")
+        ax.plot(e, [r.md_far_stress_xx for r in rows], "o-", label="MD, far-field $\\sigma_{xx}$")
+        ax.plot(e, [r.fem_far_stress_xx for r in rows], "s--", label="linear FEM, far-field $\\sigma_{xx}$")
         ax2 = ax.twinx()
-        ax2.bar(e, [r["non_lattice_interior"] for r in rows], width=0.004, alpha=0.3, color="tab:red")
+        ax2.bar(e, [r.non_lattice_interior for r in rows], width=0.004, alpha=0.3, color="tab:red")
         ax2.set_ylabel("non-lattice atoms away from surfaces", color="tab:red")
-        if record.get("onset_strain") is not None:
-            ax.axvline(record["onset_strain"], color="tab:red", ls=":", label="plasticity onset")
+        if record.onset_strain is not None:
+            ax.axvline(record.onset_strain, color="tab:red", ls=":", label="plasticity onset")
     ax.set_xlabel("applied uniaxial strain")
     ax.set_ylabel("stress (GPa)")
     ax.set_title("Strain sweep: MD vs linear continuum")

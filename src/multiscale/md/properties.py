@@ -14,93 +14,66 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from multiscale.dft.structures import Material
-from multiscale.elastic import EV_PER_A2_TO_J_PER_M2, deform_cell, elastic_strain_set, fit_cubic_elastic
+from multiscale.elastic import deform_cell, elastic_strain_set, fit_cubic_elastic
 from multiscale.errors import CalculationError
+from multiscale.lammps import Potential, Session
+from multiscale.material import Material, nearest_neighbour_distance, slab
+from multiscale.units import BAR_TO_GPA, EV_PER_A2_TO_J_PER_M2
 
-BAR_TO_GPA = 1e-4
+
+@dataclass
+class SurfaceSettings:
+    """Relaxed 1x1 slabs for surface energies (the same builder as the DFT stage's)."""
+
+    facets: list[str] = field(default_factory=lambda: ["100", "111"])
+    layers: int = 9
+    vacuum: float = 8.0  # Angstrom on each side
+
+
+@dataclass
+class ThermalSettings:
+    """NPT runs for the lattice constant vs temperature (K; steps of ``timestep`` ps)."""
+
+    temperatures: list[float] = field(default_factory=lambda: [200.0, 400.0])
+    supercell: int = 3
+    equilibration: int = 500
+    steps: int = 1500
+    timestep: float = 0.002
+    posterior_samples: int = 3
+    seed: int = 12345
 
 
 @dataclass
 class MDSettings:
+    """The ``md`` config section: 0 K property cells, posterior draws, surface and thermal runs."""
+
     supercell: int = 3
     strain: float = 0.002
     ftol: float = 1e-8
     posterior_samples: int = 8
     seed: int = 0
     vacancy_supercell: int = 4            # cubic cells per edge: 4 -> 256 sites (255 atoms)
-    surface: dict[str, Any] = field(default_factory=lambda: {"facets": ["100", "111"], "layers": 9,
-                                                             "vacuum": 8.0})
-    thermal: dict[str, Any] = field(default_factory=lambda: {
-        "temperatures": [200.0, 400.0], "supercell": 3, "equilibration": 500, "steps": 1500,
-        "timestep": 0.002, "posterior_samples": 3, "seed": 12345})
+    surface: SurfaceSettings = field(default_factory=SurfaceSettings)
+    thermal: ThermalSettings = field(default_factory=ThermalSettings)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MDSettings:
-        return cls(**d)
-
-
-@dataclass
-class Potential:
-    """LAMMPS commands defining an interatomic potential for one element."""
-
-    pair_style: str
-    pair_coeff: str
-    name: str
-
-    @classmethod
-    def snap(cls, snapcoeff: str | Path, snapparam: str | Path, element: str) -> Potential:
-        return cls("snap", f"* * {snapcoeff} {snapparam} {element}", "SNAP")
-
-    @classmethod
-    def eam_alloy(cls, path: str | Path, element: str) -> Potential:
-        return cls("eam/alloy", f"* * {path} {element}", f"EAM ({Path(path).name})")
-
-
-def _commands(lmp, text: str, pot: Potential) -> None:
-    """Run LAMMPS commands; a LAMMPS error becomes a CalculationError naming the potential."""
-    try:
-        lmp.commands_string(text)
-    except Exception as exc:  # the lammps module raises plain Exception for every LAMMPS error
-        raise CalculationError(f"LAMMPS failed with the {pot.name} potential: {exc}. If this is a fitted potential, "
-                               f"it may be unstable for this structure (see the MLIP validation: extrapolation "
-                               f"grade, held-out groups)") from exc
-
-
-def _setup(atoms: Atoms, pot: Potential, comm=None):
-    """LAMMPS on ``comm`` (domain decomposition over its ranks; default: this process alone)."""
-    from multiscale.mlip.snap import _lammps, _rotation, load_atoms
-
-    lmp = _lammps(comm)
-    prism = load_atoms(lmp, atoms)
-    if int(lmp.get_natoms()) != len(atoms):
-        raise CalculationError(f"LAMMPS holds {lmp.get_natoms()} atoms, expected {len(atoms)}")
-    lmp.commands_string(f"pair_style {pot.pair_style}\npair_coeff {pot.pair_coeff}\n"
-                        "thermo_style custom step pe press pxx pyy pzz pyz pxz pxy vol lx\nthermo_modify norm no")
-    return lmp, _rotation(prism)
-
-
-def _stress(lmp, rot: np.ndarray) -> np.ndarray:
-    p = [lmp.get_thermo(k) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")]
-    t = np.array([[p[0], p[5], p[4]], [p[5], p[1], p[3]], [p[4], p[3], p[2]]])
-    t = -(rot @ t @ rot.T) * BAR_TO_GPA
-    return np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]])
+        d = dict(d)
+        surface, thermal = d.pop("surface", {}), d.pop("thermal", {})
+        return cls(**d, surface=SurfaceSettings(**surface), thermal=ThermalSettings(**thermal))
 
 
 def relax_lattice(pot: Potential, material: Material, settings: MDSettings, comm=None) -> tuple[float, float]:
     """Equilibrium cubic lattice constant (Angstrom) and energy per atom (eV) at 0 K."""
     n = settings.supercell
     atoms = material.cubic_cell().repeat(n)
-    lmp, _ = _setup(atoms, pot, comm)
-    try:
-        _commands(lmp, f"fix relax all box/relax iso 0.0 vmax 0.001\n"
-                       f"minimize 0.0 {settings.ftol} 10000 100000\nunfix relax\n"
-                       f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
-        a0 = float(lmp.get_thermo("lx")) / n
-        e = float(lmp.get_thermo("pe")) / len(atoms)
-        press = abs(float(lmp.get_thermo("press"))) * BAR_TO_GPA
-    finally:
-        lmp.close()
+    with Session(atoms, pot, comm) as s:
+        s.run(f"fix relax all box/relax iso 0.0 vmax 0.001\n"
+              f"minimize 0.0 {settings.ftol} 10000 100000\nunfix relax\n"
+              f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0")
+        a0 = float(s.lmp.get_thermo("lx")) / n
+        e = s.energy() / len(atoms)
+        press = abs(float(s.lmp.get_thermo("press"))) * BAR_TO_GPA
     if press > 0.05:
         raise CalculationError(f"box relaxation with {pot.name} left {press:.3f} GPa residual pressure")
     return a0, e
@@ -111,12 +84,9 @@ def stress_at_strain(pot: Potential, material: Material, a0: float, strain: np.n
     """Stress (GPa, Voigt, positive tensile) of the cubic supercell under a homogeneous strain, atoms relaxed."""
     atoms = material.cubic_cell(a0).repeat(settings.supercell)
     atoms.set_cell(deform_cell(atoms.cell[:], strain), scale_atoms=True)
-    lmp, rot = _setup(atoms, pot, comm)
-    try:
-        _commands(lmp, f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
-        return _stress(lmp, rot)
-    finally:
-        lmp.close()
+    with Session(atoms, pot, comm) as s:
+        s.run(f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0")
+        return s.stress()
 
 
 def properties(pot: Potential, material: Material, settings: MDSettings, comm=None) -> dict[str, float]:
@@ -129,52 +99,46 @@ def properties(pot: Potential, material: Material, settings: MDSettings, comm=No
     out = {"a0": a0, "E0": e0, "C11": c["C11"][0], "C12": c["C12"][0], "C44": c["C44"][0]}
     out["B"] = (out["C11"] + 2 * out["C12"]) / 3
     out["vacancy_formation_energy"] = vacancy_energy(pot, material, a0, e0, settings, comm)
-    for facet in settings.surface["facets"]:
+    for facet in settings.surface.facets:
         out[f"surface_energy_{facet}"] = surface_energy(pot, material, a0, e0, str(facet), settings, comm)
     return out
 
 
 def _relaxed_energy(atoms: Atoms, pot: Potential, settings: MDSettings, comm=None) -> tuple[float, float]:
     """Energy (eV) after relaxing positions at fixed cell, and the largest displacement (Angstrom) it took."""
-    lmp, _ = _setup(atoms, pot, comm)
-    try:
-        _commands(lmp, "compute disp all displace/atom\ncompute dmax all reduce max c_disp[4]\n"
-                       f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0", pot)
-        return float(lmp.get_thermo("pe")), float(lmp.extract_compute("dmax", 0, 0))
-    finally:
-        lmp.close()
+    with Session(atoms, pot, comm) as s:
+        s.run("compute disp all displace/atom\ncompute dmax all reduce max c_disp[4]\n"
+              f"minimize 0.0 {settings.ftol} 10000 100000\nrun 0")
+        return s.energy(), float(s.lmp.extract_compute("dmax", 0, 0))
 
 
-def _kept_lattice(material: Material, a0: float, energy_excess: float, max_disp: float) -> bool:
+def kept_lattice(material: Material, a0: float, energy_excess: float, max_disp: float) -> bool:
     """A defect relaxation that moved an atom by more than a quarter of the nearest-neighbour distance, or
     lowered the energy below the perfect crystal's, left the lattice: the potential collapsed (an extrapolation,
     not a defect energy)."""
-    nn = a0 / np.sqrt(2) if material.lattice == "fcc" else a0 * np.sqrt(3) / 2
-    return bool(energy_excess > 0 and max_disp < 0.25 * nn)
+    return bool(energy_excess > 0 and max_disp < 0.25 * nearest_neighbour_distance(material, a0))
 
 
 def vacancy_energy(pot: Potential, material: Material, a0: float, e0: float, settings: MDSettings,
                    comm=None) -> float:
     """Relaxed vacancy formation energy (eV) at constant volume: E(N-1) - (N-1) e0, e0 the bulk energy/atom.
-    NaN if the relaxation collapsed (see :func:`_kept_lattice`)."""
+    NaN if the relaxation collapsed (see :func:`kept_lattice`)."""
     atoms = material.cubic_cell(a0).repeat(settings.vacancy_supercell)
     del atoms[0]
     e, disp = _relaxed_energy(atoms, pot, settings, comm)
     ef = e - len(atoms) * e0
-    return ef if _kept_lattice(material, a0, ef, disp) else float("nan")
+    return ef if kept_lattice(material, a0, ef, disp) else float("nan")
 
 
 def surface_energy(pot: Potential, material: Material, a0: float, e0: float, facet: str, settings: MDSettings,
                    comm=None) -> float:
     """Relaxed surface energy (J/m^2) of a 1x1 slab (the DFT stage's builder), both faces free; NaN if the
     relaxation collapsed."""
-    from multiscale.dft.structures import slab
-
-    atoms = slab(material, facet, int(settings.surface["layers"]), float(settings.surface["vacuum"]), a0)
+    atoms = slab(material, facet, int(settings.surface.layers), float(settings.surface.vacuum), a0)
     area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
     e, disp = _relaxed_energy(atoms, pot, settings, comm)
     excess = e - len(atoms) * e0
-    return excess / (2 * area) * EV_PER_A2_TO_J_PER_M2 if _kept_lattice(material, a0, excess, disp) else float("nan")
+    return excess / (2 * area) * EV_PER_A2_TO_J_PER_M2 if kept_lattice(material, a0, excess, disp) else float("nan")
 
 
 def thermal_expansion(pot: Potential, material: Material, a0: float, settings: MDSettings,
@@ -182,25 +146,22 @@ def thermal_expansion(pot: Potential, material: Material, a0: float, settings: M
     """Lattice constant vs temperature (NPT, zero pressure, Nose-Hoover) and the linear expansion coefficient
     alpha = (1/a) da/dT from a straight-line fit; each a(T) with its standard error from 5 block averages."""
     th = settings.thermal
-    n = int(th["supercell"])
+    n = int(th.supercell)
     temps, a_mean, a_err = [], [], []
-    for t in th["temperatures"]:
+    for t in th.temperatures:
         atoms = material.cubic_cell(a0).repeat(n)
-        lmp, _ = _setup(atoms, pot, comm)
-        try:
-            dt = float(th["timestep"])
-            _commands(lmp, f"""timestep {dt}
-velocity all create {2 * float(t)} {int(th['seed'])} loop geom
+        with Session(atoms, pot, comm) as s:
+            dt = float(th.timestep)
+            s.run(f"""timestep {dt}
+velocity all create {2 * float(t)} {int(th.seed)} loop geom
 fix npt all npt temp {float(t)} {float(t)} {100 * dt} iso 0.0 0.0 {1000 * dt}
-run {int(th['equilibration'])}""", pot)
+run {int(th.equilibration)}""")
             samples = []
-            steps = int(th["steps"])
+            steps = int(th.steps)
             chunk = max(1, steps // 50)
             for _ in range(steps // chunk):
-                _commands(lmp, f"run {chunk}", pot)
-                samples.append(float(lmp.get_thermo("lx")) / n)
-        finally:
-            lmp.close()
+                s.run(f"run {chunk}")
+                samples.append(float(s.lmp.get_thermo("lx")) / n)
         blocks = np.array_split(np.array(samples), 5)
         means = np.array([b.mean() for b in blocks])
         temps.append(float(t))
@@ -223,12 +184,11 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
     """
     rank0 = comm is None or comm.rank == 0
     draws = model.sample_coefficients(settings.posterior_samples, settings.seed)
-    head = model.snapcoeff(element).splitlines()[:3]
     files = [Path(workdir) / "mean.snapcoeff"] + [Path(workdir) / f"sample{i}.snapcoeff" for i in range(len(draws))]
     if rank0:
         files[0].write_text(model.snapcoeff(element))
         for path, coef in zip(files[1:], draws, strict=True):
-            path.write_text("\n".join(head + [f"{float(c)!r}" for c in coef]) + "\n")
+            path.write_text(model.snapcoeff(element, coef))
     if comm is not None:
         comm.barrier()
     mean = properties(Potential.snap(files[0], snapparam, element), material, settings, comm)

@@ -14,24 +14,13 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from multiscale.dft.structures import Material
 from multiscale.errors import CalculationError
-from multiscale.md.properties import BAR_TO_GPA, Potential, _commands
-from multiscale.specimen import Specimen
-
-NM = 10.0  # Angstrom per nm
-# conventional CNA structure ids (LAMMPS compute cna/atom) of each lattice, and the CNA cutoff / a0
-CNA = {"fcc": (1, 0.854), "bcc": (3, 1.207)}
-
-
-def oriented_crystal(material: Material, a0: float, orientation: list[list[int]], size: tuple[int, int, int]) -> Atoms:
-    from ase.lattice.cubic import BodyCenteredCubic, FaceCenteredCubic, SimpleCubic
-
-    make = {"fcc": FaceCenteredCubic, "bcc": BodyCenteredCubic, "sc": SimpleCubic}.get(material.lattice)
-    if make is None:
-        raise ValueError(f"material.lattice '{material.lattice}': the specimen supports fcc, bcc, sc")
-    return make(directions=[list(map(int, d)) for d in orientation], size=size, symbol=material.element,
-                latticeconstant=a0, pbc=True)
+from multiscale.grading import EXTRAPOLATION_THRESHOLD, Grader
+from multiscale.lammps import Potential, Session, instance, run
+from multiscale.material import CNA, Material, coordination_cutoff, neighbour_shells, oriented_crystal
+from multiscale.specimen import Kernel, Specimen, cell_statistics
+from multiscale.units import ANGSTROM_PER_NM as NM
+from multiscale.units import BAR_TO_GPA
 
 
 def build_plate(spec: Specimen, material: Material, a0: float) -> Atoms:
@@ -61,7 +50,7 @@ def _clean_hole(plate: Atoms, spec: Specimen, material: Material, a0: float) -> 
     potential is trained on them. The removed count is part of the specimen description."""
     from scipy.spatial import cKDTree
 
-    first, second = _shells(material, a0)
+    first, second = neighbour_shells(material, a0)
     near = np.hypot(plate.positions[:, 0], plate.positions[:, 1]) < spec.hole_radius * NM + 2 * second
     lz = plate.cell[2, 2]
     removed = 0
@@ -106,22 +95,20 @@ class SpecimenRun:
     a0: float
     pot: Potential
     sna_args: str          # compute sna/atom arguments of the fitted potential
-    model: Any             # BayesianSNAP (per-atom epistemic std)
-    grader: Any            # Grader (extrapolation grade)
+    model: Any             # BayesianSNAP (per-atom epistemic std), None for a classical potential
+    grader: Grader | None  # extrapolation grade
     comm: Any = None
     ftol: float = 1e-4     # eV/Angstrom, max force at which a relaxation has converged
     segment: int = 100     # minimiser iterations per monitored frame
     max_iterations: int = 20000
-    grader_threshold: float = 1.5  # extrapolation grade above which an atom is untrusted
+    grader_threshold: float = EXTRAPOLATION_THRESHOLD  # grade above which an atom is untrusted
 
     def __post_init__(self) -> None:
-        from multiscale.mlip.snap import _lammps
-
         self.max_iterations = int(getattr(self.spec, "max_iterations", self.max_iterations))
 
         self.atoms = build_plate(self.spec, self.material, self.a0)
         self.reference = self.atoms.positions.copy()
-        self.lmp = _lammps(self.comm)
+        self.lmp = instance(self.comm)
         half = self.spec.size * NM / 2 + 10.0
         lz = float(self.atoms.cell[2, 2])
         self.lmp.commands_string(f"""units metal
@@ -138,13 +125,12 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
         if int(self.lmp.get_natoms()) != n:
             raise CalculationError(f"specimen: LAMMPS holds {self.lmp.get_natoms()} atoms, expected {n}")
         cna_id, cna_cut = CNA.get(self.material.lattice, (None, None))
-        first, second = _shells(self.material, self.a0)
-        cmds = [f"pair_style {self.pot.pair_style}", f"pair_coeff {self.pot.pair_coeff}",
+        cmds = [self.pot.commands(),
                 f"group frame id {' '.join(str(i + 1) for i in np.flatnonzero(self.frame_mask()))}",
                 "group inner subtract all frame",
                 "fix hold frame setforce 0.0 0.0 0.0",
                 "compute peratom all stress/atom NULL",
-                f"compute coord all coord/atom cutoff {0.5 * (first + second)!r}",
+                f"compute coord all coord/atom cutoff {coordination_cutoff(self.material, self.a0)!r}",
                 *([f"compute sna all sna/atom {self.sna_args}"] if self.model is not None else []),
                 "thermo_style custom step pe fmax fnorm", "thermo_modify norm no",
                 "min_style cg"]
@@ -158,7 +144,7 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
         self._commands("run 0")
 
     def _commands(self, text: str) -> None:
-        _commands(self.lmp, text, self.pot)
+        run(self.lmp, text, self.pot)
 
     def frame_mask(self) -> np.ndarray:
         h = self.spec.half_interior * NM
@@ -266,15 +252,6 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
         self.monitor.record(step, std[free], grade[free], self.strain)
 
 
-def _shells(material: Material, a0: float) -> tuple[float, float]:
-    """First and second neighbour distances of the ideal lattice (Angstrom)."""
-    from ase.neighborlist import neighbor_list
-
-    atoms = material.cubic_cell(a0).repeat(3)
-    d = np.unique(np.round(neighbor_list("d", atoms, 1.5 * a0), 4))
-    return float(d[0]), float(d[1])
-
-
 def surface_distance(spec: Specimen, reference: np.ndarray) -> np.ndarray:
     """Distance (nm) of each reference site from the hole surface."""
     return np.hypot(reference[:, 0], reference[:, 1]) / NM - spec.hole_radius
@@ -291,18 +268,14 @@ def bulk_stress(pot: Potential, material: Material, a0: float, spec: Specimen, s
     """Stress (GPa, Voigt, specimen frame) of the specimen's homogeneous strain (eps_xx = strain, all other
     components zero) in a periodic bulk cell of the same orientation, internal coordinates relaxed."""
     from multiscale.elastic import deform_cell
-    from multiscale.md.properties import _setup, _stress
 
     unit = oriented_crystal(material, a0, spec.orientation, (1, 1, 1))
     reps = tuple(max(1, int(np.ceil(10.0 / L))) for L in np.diag(unit.cell[:]))
     atoms = oriented_crystal(material, a0, spec.orientation, reps)
     atoms.set_cell(deform_cell(atoms.cell[:], np.array([strain, 0, 0, 0, 0, 0])), scale_atoms=True)
-    lmp, rot = _setup(atoms, pot, comm)
-    try:
-        _commands(lmp, "minimize 0.0 1e-8 10000 100000\nrun 0", pot)
-        return _stress(lmp, rot)
-    finally:
-        lmp.close()
+    with Session(atoms, pot, comm) as s:
+        s.run("minimize 0.0 1e-8 10000 100000\nrun 0")
+        return s.stress()
 
 
 @dataclass
@@ -314,8 +287,6 @@ class CoarseGrainer:
     interior: np.ndarray
 
     def __post_init__(self) -> None:
-        from multiscale.specimen import Kernel
-
         self.centres, _ = self.spec.grid_centres()
         self.kernel = Kernel.build(self.centres, self.reference_nm[self.interior], self.spec.kernel,
                                    self.spec.hole_radius)
@@ -326,8 +297,6 @@ class CoarseGrainer:
         return self.kernel.apply(values[self.interior])
 
     def stat(self, values: np.ndarray, how: str) -> np.ndarray:
-        from multiscale.specimen import cell_statistics
-
         return cell_statistics(self.cells, len(self.centres), values, how)
 
     def far_field(self) -> np.ndarray:

@@ -10,10 +10,16 @@ from typing import Any
 import numpy as np
 
 from multiscale.artifacts import read_artifact, write_artifact
-from multiscale.dft.structures import Material
 from multiscale.errors import CalculationError
-from multiscale.md.properties import MDSettings, posterior_properties
-from multiscale.mlip.stage import load_model
+from multiscale.fileio import write_text_atomic
+from multiscale.lammps import Potential, Session
+from multiscale.material import Material
+from multiscale.md.properties import MDSettings, posterior_properties, thermal_expansion
+from multiscale.md.specimen import CoarseGrainer, SpecimenRun, bulk_stress, fields, interior_bulk_mask
+from multiscale.mlip.stage import load_grader, load_model
+from multiscale.records import FarField, PlasticityOnset, Relaxation
+from multiscale.specimen import Specimen
+from multiscale.units import ANGSTROM_PER_NM, property_units
 
 
 @contextmanager
@@ -42,9 +48,10 @@ def _potential_files(art) -> dict[str, str]:
     return {"snap.snapparam": art.attrs["snapparam"], "snap.snapcoeff": art.attrs["snapcoeff"]}
 
 
-UNITS = {"a0": "Angstrom", "E0": "eV/atom", "B": "GPa", "C11": "GPa", "C12": "GPa", "C44": "GPa",
-         "vacancy_formation_energy": "eV", "surface_energy_100": "J/m^2", "surface_energy_110": "J/m^2",
-         "surface_energy_111": "J/m^2"}
+def _lattice_constant(properties: str) -> float:
+    """The MD lattice constant (Angstrom) from a ``properties`` artifact."""
+    props = read_artifact(properties, "properties")
+    return float(props["values"][list(props["names"]).index("a0")])
 
 
 def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any], out: str, comm=None) -> None:
@@ -74,21 +81,15 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
     how = {"vacancy_formation_energy": f"relaxed at constant volume, {settings.vacancy_supercell}^3 cubic supercell "
                                        f"({4 * settings.vacancy_supercell**3 if mat.lattice == 'fcc' else '-'} "
                                        f"sites), vs bulk energy per atom"}
-    for f in sf["facets"]:
-        how[f"surface_energy_{f}"] = f"relaxed 1x1 slab, {sf['layers']} layers, {sf['vacuum']} A vacuum each side"
+    for f in sf.facets:
+        how[f"surface_energy_{f}"] = f"relaxed 1x1 slab, {sf.layers} layers, {sf.vacuum} A vacuum each side"
     notes = [f"LAMMPS 0 K, {how.get(k, f'{settings.supercell}^3 cubic supercell, +/-{settings.strain} strains')}; "
              f"{post[k]}" for k in mean]
     write_artifact(out, "properties", {
         "names": names, "values": [values[k] for k in names], "std": [std[k] for k in names],
-        "units": [UNITS.get(k, "GPa") for k in names], "notes": notes,
+        "units": [property_units(k) for k in names], "notes": notes,
         "samples": np.array([[s[k] for k in names] for s in samples]).reshape(len(samples), len(names)),
     }, {"scale": "md", "settings": {"md": md}}, inputs=[potential], config={"md": md, "material": material})
-
-
-def _described(spec, a0: float, mat: Material, removed: int) -> dict[str, Any]:
-    desc = spec.description(a0, mat.element, mat.lattice)
-    desc["geometry"]["atoms_removed_at_hole"] = removed
-    return desc
 
 
 def run_specimen(potential: str, properties: str, material: dict[str, Any], md: dict[str, Any],
@@ -96,33 +97,26 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     """Relax the plate with a hole at zero load, at the specimen strain and along the plasticity sweep."""
     import json
 
-    from multiscale.md.properties import Potential
-    from multiscale.md.specimen import NM, CoarseGrainer, SpecimenRun, bulk_stress, fields, interior_bulk_mask
-    from multiscale.mlip.stage import load_grader
-    from multiscale.specimen import Specimen
-
     spec = Specimen.from_dict(specimen, "config: specimen")
     mat = Material.from_dict(material)
     MDSettings.from_dict(md)  # the md section is validated even though the specimen uses only its own keys
     model, element = load_model(potential)
     art = read_artifact(potential, "potential")
-    props = read_artifact(properties, "properties")
-    a0 = float(props["values"][list(props["names"]).index("a0")])
+    a0 = _lattice_constant(properties)
     rank0 = comm is None or comm.rank == 0
-    st = model.settings
-    sna = (f"{st.rcutfac} {st.rfac0} {st.twojmax} {st.element_radius} {st.element_weight} rmin0 0.0 "
-           f"bzeroflag 1 quadraticflag 0 switchflag 1")
+    threshold = model.settings.validation.extrapolation_threshold
+    sna = model.settings.descriptor.compute_args(quadratic=False)
     with _scratch(out, comm, _potential_files(art)) as tmp:
         pot = Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)
         bulk = bulk_stress(pot, mat, a0, spec, spec.strain, comm)
         run = SpecimenRun(spec, mat, a0, pot, sna, model, load_grader(potential), comm=comm,
-                          grader_threshold=st.extrapolation_threshold)
+                          grader_threshold=threshold)
         try:
             run.load(0.0)
             residual = fields(run)
             run.load(spec.strain)
             loaded = fields(run)
-            ref_nm = run.reference / NM
+            ref_nm = run.reference / ANGSTROM_PER_NM
             frame = run.frame_mask()
             cg = CoarseGrainer(spec, ref_nm, ~frame)
             interior_bulk = interior_bulk_mask(spec, ref_nm)
@@ -134,7 +128,7 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
                 grid_stress = cg.field(f["stress"])
                 sweep.append({"strain": eps, "non_lattice_interior": int(np.sum(non & interior_bulk)),
                               "non_lattice": int(np.sum(non)), "max_grade": float(f["grade"][~frame].max()),
-                              "n_above": int(np.sum(f["grade"][~frame] > st.extrapolation_threshold)),
+                              "n_above": int(np.sum(f["grade"][~frame] > threshold)),
                               "far_stress_xx": float(np.nanmean(grid_stress[cg.far_field(), 0])),
                               "max_stress_xx": float(np.nanmax(grid_stress[:, 0])),
                               "energy": run.energy(), "cna": f["cna"].astype(int)})
@@ -153,17 +147,18 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
             "residual_displacement": cg.field(residual["displacement"]),
             "residual_stress": cg.field(residual["stress"])}
     far = cg.far_field()
-    far_info = {"definition": f"grid cells farther than {spec.half_interior:.3g} nm (the interior half-width) "
-                              f"from the hole centre ({int(far.sum())} cells)",
-                "load_stress": np.nanmean(grid["load_stress"][far], axis=0).tolist(),
-                "total_stress": np.nanmean(grid["stress"][far], axis=0).tolist(),
-                "residual_stress": np.nanmean(grid["residual_stress"][far], axis=0).tolist()}
+    far_info = FarField(definition=f"grid cells farther than {spec.half_interior:.3g} nm (the interior half-width) "
+                                   f"from the hole centre ({int(far.sum())} cells)",
+                        load_stress=np.nanmean(grid["load_stress"][far], axis=0).tolist(),
+                        total_stress=np.nanmean(grid["stress"][far], axis=0).tolist(),
+                        residual_stress=np.nanmean(grid["residual_stress"][far], axis=0).tolist())
     onset = next((s for s in sweep if s["non_lattice_interior"] >= 4), None)
     largest = max([s["strain"] for s in sweep], default=spec.strain)
-    plasticity = ({"onset_strain": onset["strain"], "non_lattice_interior": onset["non_lattice_interior"],
-                   "note": "first swept strain with >= 4 non-lattice atoms away from the hole surface and frame"}
-                  if onset else {"onset_strain": None,
-                                 "note": f"no plasticity below the largest swept strain ({largest})"})
+    plasticity = (PlasticityOnset(onset_strain=onset["strain"], non_lattice_interior=onset["non_lattice_interior"],
+                                  note="first swept strain with >= 4 non-lattice atoms away from the hole surface "
+                                       "and frame")
+                  if onset else PlasticityOnset(onset_strain=None,
+                                                note=f"no plasticity below the largest swept strain ({largest})"))
     n = len(ref_nm)
     col = lambda key, dtype=float: np.array([s[key] for s in sweep], dtype=dtype)  # noqa: E731
     data = {
@@ -188,9 +183,9 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     data["monitor_step"] = data["monitor_step"].astype(int)
     data["monitor_n_above"] = data["monitor_n_above"].astype(int)
     write_artifact(out, "md_specimen", data, {
-        "specimen": json.dumps(_described(spec, a0, mat, removed)), "flagged": bool(flagged),
-        "bulk_stress": json.dumps(bulk.tolist()), "far_field": json.dumps(far_info),
-        "plasticity": json.dumps(plasticity), "potential": pot.name, "relaxations": json.dumps(stops),
+        "specimen": spec.description(a0, mat.element, mat.lattice, removed), "flagged": bool(flagged),
+        "bulk_stress": json.dumps(bulk.tolist()), "far_field": far_info,
+        "plasticity": plasticity, "potential": pot.name, "relaxations": [Relaxation(**r) for r in stops],
         "settings": json.dumps({"md": md, "specimen": specimen})},
         inputs=[potential, properties], config={"md": md, "specimen": specimen, "material": material})
 
@@ -202,12 +197,8 @@ def run_speed(potential: str, properties: str, material: dict[str, Any], baselin
     import json
     import time
 
-    from multiscale.md.properties import Potential, _commands, _setup
-    from multiscale.mlip.validation import _lammps_potential_path
-
     mat = Material.from_dict(material)
-    props = read_artifact(properties, "properties")
-    a0 = float(props["values"][list(props["names"]).index("a0")])
+    a0 = _lattice_constant(properties)
     art = read_artifact(potential, "potential")
     _, element = load_model(potential)
     rank0 = comm is None or comm.rank == 0
@@ -217,48 +208,37 @@ def run_speed(potential: str, properties: str, material: dict[str, Any], baselin
     with _scratch(out, comm, _potential_files(art)) as tmp:
         pots = [Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)]
         if baseline:
-            pots.append(Potential(baseline["pair_style"],
-                                  f"* * {_lammps_potential_path(baseline['file'])} {element}",
-                                  f"{baseline['pair_style']} ({baseline['file']})"))
+            pots.append(Potential.shipped(baseline["pair_style"], baseline["file"], element,
+                                          f"{baseline['pair_style']} ({baseline['file']})"))
         for pot in pots:
-            lmp, _ = _setup(atoms, pot, comm)
-            try:
-                _commands(lmp, "velocity all create 300.0 4928459 loop geom\nfix nve all nve\nrun 10", pot)
+            with Session(atoms, pot, comm) as s:
+                s.run("velocity all create 300.0 4928459 loop geom\nfix nve all nve\nrun 10")
                 t0 = time.perf_counter()
-                _commands(lmp, f"run {steps}", pot)
+                s.run(f"run {steps}")
                 wall = time.perf_counter() - t0
-            finally:
-                lmp.close()
             result["potentials"][pot.name] = {"wall_s": wall, "atom_steps_per_s": len(atoms) * steps / wall}
     if rank0 and len(pots) > 1:
         speeds = [v["atom_steps_per_s"] for v in result["potentials"].values()]
         result["baseline_over_fitted"] = speeds[1] / speeds[0]
     if rank0:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        tmp_out = Path(out).with_name(f".{Path(out).name}.tmp")
-        tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-        tmp_out.replace(out)
+        write_text_atomic(out, json.dumps(result, indent=2) + "\n")
 
 
 def run_thermal(potential: str, properties: str, material: dict[str, Any], md: dict[str, Any], out: str,
                 comm=None) -> None:
     """Lattice constant vs temperature (NPT) and the thermal expansion coefficient, with the posterior-mean
     potential and ``md.thermal.posterior_samples`` draws (spread = propagated potential uncertainty)."""
-    from multiscale.md.properties import Potential, thermal_expansion
-
     settings = MDSettings.from_dict(md)
     mat = Material.from_dict(material)
     model, element = load_model(potential)
     art = read_artifact(potential, "potential")
-    props = read_artifact(properties, "properties")
-    a0 = float(props["values"][list(props["names"]).index("a0")])
+    a0 = _lattice_constant(properties)
     th = settings.thermal
-    draws = model.sample_coefficients(int(th["posterior_samples"]), settings.seed + 1)
-    head = model.snapcoeff(element).splitlines()[:3]
+    draws = model.sample_coefficients(int(th.posterior_samples), settings.seed + 1)
     rank0 = comm is None or comm.rank == 0
     texts = {"snap.snapparam": art.attrs["snapparam"], "mean.snapcoeff": model.snapcoeff(element)}
     for i, coef in enumerate(draws):
-        texts[f"sample{i}.snapcoeff"] = "\n".join(head + [f"{float(c)!r}" for c in coef]) + "\n"
+        texts[f"sample{i}.snapcoeff"] = model.snapcoeff(element, coef)
     results = []
     with _scratch(out, comm, texts) as tmp:
         for name in [n for n in texts if n.endswith(".snapcoeff")]:
@@ -275,8 +255,8 @@ def run_thermal(potential: str, properties: str, material: dict[str, Any], md: d
     spread = lambda key, i=None: float(np.std([s[key] if i is None else s[key][i] for s in samples], ddof=1)) \
         if len(samples) > 1 else float("nan")  # noqa: E731
     std.append(spread("alpha"))
-    base = (f"NPT (Nose-Hoover, zero pressure) {th['supercell']}^3 cubic supercell, {th['equilibration']} + "
-            f"{th['steps']} steps of {th['timestep']} ps; std over {len(samples)} posterior draws")
+    base = (f"NPT (Nose-Hoover, zero pressure) {th.supercell}^3 cubic supercell, {th.equilibration} + "
+            f"{th.steps} steps of {th.timestep} ps; std over {len(samples)} posterior draws")
     notes.append(f"linear fit of a(T) over {mean['temperatures']} K, divided by a({mean['t_ref']:.0f} K); {base}")
     for i, t in enumerate(mean["temperatures"]):
         names.append(f"a_{int(round(t))}K")

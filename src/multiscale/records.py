@@ -1,0 +1,274 @@
+"""Typed attributes of HDF5 artifacts: structured records stored as JSON and read back as dataclasses.
+
+An artifact kind (:mod:`multiscale.artifacts`) declares, for each structured attribute, the dataclass it holds;
+:func:`~multiscale.artifacts.write_artifact` serialises an instance, and :meth:`Artifact.attr` returns the
+instance again, so a reader sees what ``specimen`` or ``plasticity`` holds from the class, not from a JSON string.
+
+The conversion is written here rather than taken from a library (pydantic, dacite): it is thirty lines over the
+standard library's ``dataclasses`` and ``typing``, and it must keep NaN, ints and floats exactly as written, so
+that a report rendered from a record reads as one rendered from the values that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from multiscale.errors import ArtifactError
+
+
+def to_json(value: Any) -> str:
+    """JSON text of a record (a dataclass, or a list/dict of them); keys sorted; NaN kept."""
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {k: plain(x) for k, x in asdict(v).items()}
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        if hasattr(v, "item") and callable(v.item):  # numpy scalars
+            return v.item()
+        if hasattr(v, "tolist"):  # numpy arrays
+            return v.tolist()
+        return v
+
+    return json.dumps(plain(value), sort_keys=True)
+
+
+def from_plain(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (decoded JSON) converted to type ``tp``: dataclasses, list[X], tuple[X, ...], dict[str, X],
+    X | None and plain scalars. Raises :class:`ArtifactError` naming ``where`` on a missing or unknown field."""
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is None:
+        return value
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return from_plain(inner[0], value, where) if len(inner) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ArtifactError(f"{where}: expected a {tp.__name__} record, found {type(value).__name__}")
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ArtifactError(f"{where}: {tp.__name__} has no field(s) {unknown}; the file was written by "
+                                f"another multiscale version: rerun the stage that wrote it")
+        missing = [f.name for f in dataclasses.fields(tp) if f.name not in value
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ArtifactError(f"{where}: {tp.__name__} lacks field(s) {missing}; rerun the stage that wrote it")
+        return tp(**{k: from_plain(hints[k], v, f"{where}.{k}") for k, v in value.items()})
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return [from_plain(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_plain(args[0], v, where) for v in value)
+        return tuple(from_plain(a, v, where) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        _, item = typing.get_args(tp) or (str, Any)
+        return {k: from_plain(item, v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def from_json(tp: Any, text: str, where: str) -> Any:
+    """Decode JSON ``text`` into type ``tp`` (see :func:`from_plain`)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{where}: not a JSON record ({exc}); rerun the stage that wrote it") from None
+    return from_plain(tp, value, where)
+
+
+# ------------------------------------------------------------------------------------------- md_specimen
+@dataclass
+class SpecimenGeometry:
+    """The plate with a hole (nm)."""
+
+    shape: str
+    size_nm: float
+    hole_radius_nm: float
+    hole_centre_nm: list[float]
+    interior_half_width_nm: float
+    thickness_periods: int
+    atoms_removed_at_hole: int = 0
+
+
+@dataclass
+class SpecimenCrystal:
+    """Element, lattice, lattice constant (Angstrom) and the crystal directions of the specimen axes."""
+
+    element: str
+    lattice: str
+    lattice_constant_A: float
+    orientation: dict[str, list[int]]
+
+
+@dataclass
+class SpecimenLoading:
+    """Boundary conditions in words and the applied uniaxial strain."""
+
+    hole_axis_z: str
+    frame: str
+    hole: str
+    applied_displacement: str
+    strain: float
+
+
+@dataclass
+class SpecimenGrid:
+    """The shared coarse-graining grid (nm)."""
+
+    cell_nm: float
+    kernel_nm: float
+    cells_per_edge: int
+
+
+@dataclass
+class SpecimenDescription:
+    """Everything the continuum stage needs to rebuild the MD stage's specimen; ``settings`` are the
+    ``specimen`` config section it was built from (:class:`multiscale.specimen.Specimen` fields)."""
+
+    geometry: SpecimenGeometry
+    crystal: SpecimenCrystal
+    boundary_conditions: SpecimenLoading
+    grid: SpecimenGrid
+    settings: dict[str, Any]
+
+
+@dataclass
+class FarField:
+    """Mean stresses (GPa, Voigt) of the far-field grid cells: load-induced, total and residual (zero load)."""
+
+    definition: str
+    load_stress: list[float]
+    total_stress: list[float]
+    residual_stress: list[float]
+
+
+@dataclass
+class PlasticityOnset:
+    """The first swept strain with non-lattice atoms in the interior (None: none up to the largest strain)."""
+
+    onset_strain: float | None
+    note: str
+    non_lattice_interior: int | None = None
+
+
+@dataclass
+class Relaxation:
+    """How one specimen relaxation ended: minimiser iterations and the largest force (eV/Angstrom) left."""
+
+    strain: float
+    iterations: int
+    fmax: float
+    converged: bool
+
+
+# ------------------------------------------------------------------------------------------- divergence
+@dataclass
+class GradeThreshold:
+    """g*: the extrapolation grade below which every out-of-sample atom's force error is within tolerance."""
+
+    g_star: float
+    std: float
+    lower_bound_only: bool
+    n_atoms: int
+    tolerance_eV_A: float = float("nan")
+    meaning: str = ""
+
+
+@dataclass
+class DistanceThreshold:
+    """d*: the distance from the hole surface (nm) beyond which the continuum stress is within tolerance."""
+
+    d_star_nm: float
+    range_nm: list[float]
+    grid_resolution_nm: float
+    tolerance: float
+    within_everywhere: bool
+    meaning: str
+
+
+@dataclass
+class Validity:
+    """Validity regions of the two spatial transitions."""
+
+    dft_mlip: GradeThreshold
+    atomistic_continuum: DistanceThreshold
+
+
+@dataclass
+class CrossValidation:
+    r2_mean: float
+    r2_std: float
+    folds: int
+
+
+@dataclass
+class Explanation:
+    """A discrepancy model: k-fold CV R2, the features ranked by mean |SHAP|, and how far to trust them."""
+
+    cv: CrossValidation
+    n_records: int
+    ranking: list[tuple[str, float]]
+    trust: str
+
+
+@dataclass
+class SweepPoint:
+    """One strain of the plasticity sweep: MD vs the linear continuum, and the trust of the MD numbers."""
+
+    strain: float
+    md_max_stress_xx: float
+    fem_max_stress_xx: float
+    relative_max: float
+    md_far_stress_xx: float
+    fem_far_stress_xx: float
+    relative_far: float
+    non_lattice_interior: int
+    max_grade: float
+    n_above: int
+
+
+@dataclass
+class OnsetLocation:
+    """Where the non-lattice atoms of the onset strain are."""
+
+    atoms: int
+    median_distance_from_hole_nm: float | None
+    angle_deg_median: float | None
+
+
+@dataclass
+class PlasticityRecord:
+    """The strain sweep of the specimen against the linear continuum, with the onset and where it happens."""
+
+    onset_strain: float | None
+    note: str
+    sweep: list[SweepPoint]
+    where: OnsetLocation | None
+    largest_divergence: float | None
+    untrusted_points: list[float]
+    non_lattice_interior: int | None = None
+
+
+@dataclass
+class MonitorSummary:
+    """The specimen's trust monitor over all its relaxations."""
+
+    flagged: bool
+    frames: int
+    max_grade: float
+    max_n_above: int
+    atoms_above_at_load: int
+    median_distance_of_flagged_atoms_nm: float | None
+    relaxations: list[Relaxation] = field(default_factory=list)

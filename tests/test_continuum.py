@@ -15,6 +15,18 @@ from multiscale.elastic import cubic_stiffness
 
 C = cubic_stiffness(108.0, 62.0, 32.0)
 STRAIN = np.array([0.001, -0.0002, 0.0, 0.0004, 0.0, 0.0006])
+# header of the scripts run under mpiexec: each prints one JSON array on rank 0
+MPI_HEADER = ("import json, numpy as np\nfrom mpi4py import MPI\nfrom multiscale.elastic import cubic_stiffness\n"
+              "def report(x):\n    if MPI.COMM_WORLD.rank == 0: print(json.dumps(np.asarray(x).tolist()))\n")
+
+
+def _mpi_run(tmp_path, root, body: str, ranks: int) -> np.ndarray:
+    """Run ``body`` (after :data:`MPI_HEADER`) on ``ranks`` MPI ranks; the array it reported."""
+    script = tmp_path / "run.py"
+    script.write_text(MPI_HEADER + body)
+    out = subprocess.run([str(root / ".venv/bin/mpiexec"), "-n", str(ranks), sys.executable, str(script)],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    return np.array(json.loads(out.strip().splitlines()[-1]))
 
 
 def test_homogeneous_strain_gives_hookes_law_with_anisotropy(tmp_path):
@@ -27,18 +39,10 @@ def test_homogeneous_strain_gives_hookes_law_with_anisotropy(tmp_path):
 
 @pytest.mark.mpi
 def test_two_ranks_match_serial(tmp_path, root):
-    script = tmp_path / "run.py"
-    script.write_text(
-        "import json, sys, numpy as np\nfrom mpi4py import MPI\n"
+    par = _mpi_run(tmp_path, root, (
         "from multiscale.continuum.elasticity import ContinuumSettings, solve_homogeneous\n"
-        "from multiscale.elastic import cubic_stiffness\n"
         f"r = solve_homogeneous(cubic_stiffness(108.0, 62.0, 32.0), np.array({STRAIN.tolist()}), "
-        "ContinuumSettings(cells=4, length=5.0), MPI.COMM_WORLD)\n"
-        "if MPI.COMM_WORLD.rank == 0: print(json.dumps(r['stress'].tolist()))\n")
-    mpiexec = str(root / ".venv/bin/mpiexec")
-    out = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300, check=True).stdout
-    par = np.array(json.loads(out.strip().splitlines()[-1]))
+        "ContinuumSettings(cells=4, length=5.0), MPI.COMM_WORLD)\nreport(r['stress'])\n"), ranks=2)
     ser = solve_homogeneous(C, STRAIN, ContinuumSettings(cells=4, length=5.0), MPI.COMM_SELF)["stress"]
     np.testing.assert_allclose(par, ser, rtol=1e-9, atol=1e-12)
 
@@ -137,24 +141,16 @@ def test_plate_3d_equals_plane_strain_2d():
 
 @pytest.mark.mpi
 def test_plate_two_ranks_match_serial(tmp_path, root):
-    script = tmp_path / "plate.py"
-    script.write_text(
-        "import json, numpy as np\nfrom mpi4py import MPI\n"
+    body = (
         "from multiscale.continuum.plate import MeshSettings, PlateProblem, evaluate, plate_mesh\n"
         "from multiscale.continuum.elasticity import rotate_stiffness\n"
-        "from multiscale.elastic import cubic_stiffness\n"
         "t = np.radians(20); rot = np.array([[np.cos(t), np.sin(t), 0], [-np.sin(t), np.cos(t), 0], [0, 0, 1]])\n"
         "c = rotate_stiffness(cubic_stiffness(108.0, 62.0, 32.0), rot)\n"
         "p = PlateProblem(plate_mesh(MPI.COMM_WORLD, 3.0, 0.8, MeshSettings(n_theta=8, n_r=6)), 2, c)\n"
         "u = p.solve(lambda x: np.vstack([0.005 * x[0], np.zeros_like(x[0])]), 3.0)\n"
         "pts = np.array([[0.0, 0.81], [1.5, 0.3], [2.9, 2.9], [-1.1, -0.4], [0.5, -2.0]])\n"
-        "out = np.hstack([evaluate(u, pts, MPI.COMM_WORLD), evaluate(p.stress_function(u), pts, MPI.COMM_WORLD)])\n"
-        "if MPI.COMM_WORLD.rank == 0: print(json.dumps(out.tolist()))\n")
-    res = {}
-    for n in (1, 2):
-        out = subprocess.run([str(root / ".venv/bin/mpiexec"), "-n", str(n), sys.executable, str(script)],
-                             capture_output=True, text=True, timeout=300, check=True).stdout
-        res[n] = np.array(json.loads(out.strip().splitlines()[-1]))
+        "report(np.hstack([evaluate(u, pts, MPI.COMM_WORLD), evaluate(p.stress_function(u), pts, MPI.COMM_WORLD)]))\n")
+    res = {n: _mpi_run(tmp_path, root, body, ranks=n) for n in (1, 2)}
     assert np.isfinite(res[1]).all()
     np.testing.assert_allclose(res[2], res[1], rtol=1e-8, atol=1e-11)
 

@@ -78,7 +78,7 @@ def test_generators_are_labelled_reproducible_and_not_al_specific():
         assert set(a[0].get_chemical_symbols()) == {mat.element}
     eos = generate("eos", Material(), conf)
     vols = [x.get_volume() for x in eos]
-    assert vols == sorted(vols) and len(vols) == conf.eos["points"]
+    assert vols == sorted(vols) and len(vols) == conf.eos.points
 
 
 def test_single_point_physics(tiny_dft):
@@ -130,10 +130,9 @@ def test_scf_failure_retry_then_clean_failure_then_drop(tiny_dft, tmp_path):
 
 
 def test_thermal_vacancy_and_surface_generators():
-    conf = ConfigurationSettings(thermal={"temperatures": [100, 900], "per_temperature": 1, "supercell": [2, 1, 1],
-                                          "steps": 100},
-                                 vacancy={"supercells": [[2, 1, 1]]}, surface={"facets": ["100", "111"],
-                                                                               "layers": 4, "vacuum": 5.0})
+    conf = ConfigurationSettings.from_dict({
+        "thermal": {"temperatures": [100, 900], "per_temperature": 1, "supercell": [2, 1, 1], "steps": 100},
+        "vacancy": {"supercells": [[2, 1, 1]]}, "surface": {"facets": ["100", "111"], "layers": 4, "vacuum": 5.0}})
     mat = Material()
     cold, hot = generate("thermal", mat, conf, a0=4.04)
     ref = mat.cubic_cell(4.04).repeat((2, 1, 1)).positions
@@ -145,8 +144,8 @@ def test_thermal_vacancy_and_surface_generators():
     s100, s111 = generate("surface", mat, conf, a0=4.04)
     assert len(s100) == len(s111) == 4
     assert json.loads(s111.info["metadata"])["area"] == pytest.approx(4.04**2 * np.sqrt(3) / 4, rel=1e-6)
-    (w100, w110, w111) = generate("surface", Material("W", "bcc", 3.17), ConfigurationSettings(surface={
-        "facets": ["100", "110", "111"], "layers": 4, "vacuum": 5.0}), a0=3.17)
+    (w100, w110, w111) = generate("surface", Material("W", "bcc", 3.17), ConfigurationSettings.from_dict(
+        {"surface": {"facets": ["100", "110", "111"], "layers": 4, "vacuum": 5.0}}), a0=3.17)
     assert set(w110.get_chemical_symbols()) == {"W"} and len(w100) == 4
     with pytest.raises(ConfigError, match="EMT has no parameters for W"):
         generate("thermal", Material("W", "bcc", 3.17), conf, a0=3.17)
@@ -191,9 +190,10 @@ def test_surface_and_vacancy_energies(tiny_dft, tmp_path):
     note = dict(zip(ref["names"], ref["notes"], strict=True))["vacancy_formation_energy"]
     assert "relaxed at fixed cell" in note
     # the relaxation is part of the calculation's identity: same structure unrelaxed is another cache entry
-    (vac_atoms,) = generate("vacancy", Material(), ConfigurationSettings(vacancy={"supercells": [[2, 1, 1]]}), a0=4.04)
-    (relaxed,) = generate("vacancy", Material(), ConfigurationSettings(vacancy={
-        "supercells": [[2, 1, 1]], "relax_fmax": 0.05, "relax_steps": 15}), a0=4.04)
+    (vac_atoms,) = generate("vacancy", Material(), ConfigurationSettings.from_dict(
+        {"vacancy": {"supercells": [[2, 1, 1]]}}), a0=4.04)
+    (relaxed,) = generate("vacancy", Material(), ConfigurationSettings.from_dict({"vacancy": {
+        "supercells": [[2, 1, 1]], "relax_fmax": 0.05, "relax_steps": 15}}), a0=4.04)
     assert calculator.cache_key(vac_atoms, tiny_dft) != calculator.cache_key(relaxed, tiny_dft)
 
 

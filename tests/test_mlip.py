@@ -26,6 +26,17 @@ def _labels(atoms, pot):
     return p.energy, p.forces, p.stress
 
 
+def _rattled_bulk(n: int, strain: float, rattle: float, seed: int) -> list:
+    """``n`` 8-atom Al cells, each isotropically strained by up to ``strain`` and rattled by ``rattle`` (A)."""
+    rng = np.random.default_rng(seed)
+    cells = []
+    for i in range(n):
+        atoms = bulk("Al", "fcc", a=4.05 * (1 + rng.uniform(-strain, strain)), cubic=True).repeat((2, 1, 1))
+        atoms.rattle(rattle, seed=i)
+        cells.append(atoms)
+    return cells
+
+
 @pytest.mark.parametrize("model_name", ["linear", "quadratic"])
 def test_descriptors_reproduce_pair_snap_in_a_skewed_cell(tmp_path, model_name):
     """E, F and stress from our design rows equal LAMMPS' pair_style snap for arbitrary coefficients, for linear
@@ -51,11 +62,8 @@ def test_bayesian_fit_learns_eam_and_knows_its_uncertainty():
     """Fit SNAP to EAM-labelled cells: small held-out errors, and a larger predicted std far from the data."""
     pot = MENDELEV
     settings = SNAPSettings.from_dict({"twojmax": 4})
-    rng = np.random.default_rng(5)
     data = []
-    for i in range(12):
-        atoms = bulk("Al", "fcc", a=4.05 * (1 + rng.uniform(-0.02, 0.02)), cubic=True).repeat((2, 1, 1))
-        atoms.rattle(0.08, seed=i)
+    for atoms in _rattled_bulk(12, 0.02, 0.08, seed=5):
         e, f, s = _labels(atoms, pot)
         data.append((descriptors(atoms, settings.descriptor), e, f, s, len(atoms)))
     train, test = data[:9], data[9:]
@@ -181,9 +189,7 @@ def test_per_atom_uncertainty_is_larger_at_a_surface():
     settings = SNAPSettings.from_dict({"twojmax": 4})
     rng = np.random.default_rng(0)
     data = []
-    for i in range(6):
-        atoms = bulk("Al", "fcc", a=4.05 * (1 + rng.uniform(-0.01, 0.01)), cubic=True).repeat((2, 1, 1))
-        atoms.rattle(0.05, seed=i)
+    for atoms in _rattled_bulk(6, 0.01, 0.05, seed=1):
         d = descriptors(atoms, settings.descriptor)
         data.append((d, -3.4 * len(atoms) + rng.normal(0, 0.01), rng.normal(0, 0.1, (8, 3)), rng.normal(0, 0.1, 6), 8))
     model = BayesianSNAP(settings).fit(*[list(x) for x in zip(*data, strict=True)])

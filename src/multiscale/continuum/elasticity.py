@@ -24,7 +24,7 @@ class ContinuumSettings:
         return cls(**d)
 
 
-def _dolfinx():
+def import_dolfinx():
     import dolfinx
     import dolfinx_solver  # noqa: F401  (must precede dolfinx)
     from mpi4py import MPI  # noqa: F401  (first: MPI before PETSc)
@@ -68,7 +68,7 @@ def solve_homogeneous(stiffness: np.ndarray, strain: np.ndarray, settings: Conti
     An affine displacement is in the P1 space, so the discrete solution is exact up to solver tolerance: the
     returned stress is the continuum model's answer for the homogeneous strain (compared with MD's).
     """
-    dolfinx = _dolfinx()
+    dolfinx = import_dolfinx()
     import ufl
     from dolfinx import fem, mesh
     from dolfinx.fem.petsc import LinearProblem

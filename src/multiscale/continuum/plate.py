@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from multiscale.continuum.elasticity import _dolfinx
+from multiscale.continuum.elasticity import import_dolfinx
+from multiscale.errors import ConfigError
 
 IN_PLANE = [0, 1, 5]  # Voigt indices of (xx, yy, xy)
 
@@ -56,7 +57,8 @@ def o_grid(half: float, radius: float, s: MeshSettings, thickness: float | None 
     import basix
 
     if s.n_theta % 2:
-        raise ValueError(f"continuum.mesh.n_theta = {s.n_theta} must be even (the square's corners are vertices)")
+        raise ConfigError(f"continuum.mesh.n_theta = {s.n_theta} must be even (the square's corners are vertices). "
+                          f"Fix: use an even number, e.g. {s.n_theta + 1}")
     m = 4 * s.n_theta
     nz = 0 if thickness is None else s.layers
     cell = "quadrilateral" if thickness is None else "hexahedron"
@@ -85,7 +87,7 @@ def o_grid(half: float, radius: float, s: MeshSettings, thickness: float | None 
 
 def plate_mesh(comm, half: float, radius: float, s: MeshSettings, thickness: float | None = None):
     """dolfinx mesh of the plate: 2D quadrilaterals, or hexahedra through ``thickness`` (nm) if given."""
-    _dolfinx()
+    import_dolfinx()
     import basix.ufl
     import ufl
     from dolfinx import mesh
@@ -111,7 +113,7 @@ class PlateProblem:
     stiffness: np.ndarray  # 6x6 Voigt (GPa), specimen frame
 
     def __post_init__(self) -> None:
-        dolfinx = _dolfinx()
+        dolfinx = import_dolfinx()
         import ufl
         from dolfinx import fem
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -49,21 +49,36 @@ CONSTANTS = ("C11", "C12", "C44")
 
 
 @dataclass
+class ElasticScanSettings:
+    """The primitive-cell part: reference DFT settings (a partial ``dft`` section), the values scanned around
+    them one at a time, the strain amplitude and the EOS (points in +-``eos_max_strain``)."""
+
+    reference: dict[str, Any] = field(default_factory=lambda: {"kpt_density": 10.0, "smearing": 0.05, "ecut": 450.0})
+    kpt_density: list[float] = field(default_factory=lambda: [6.0, 8.0, 10.0, 12.0])
+    smearing: list[float] = field(default_factory=lambda: [0.025, 0.05, 0.1])
+    ecut: list[float] = field(default_factory=lambda: [350.0, 450.0, 550.0])
+    strain: float = 0.01
+    eos_points: int = 7
+    eos_max_strain: float = 0.02
+
+
+@dataclass
 class ConvergenceSettings:
+    """The ``convergence`` config section: tolerances, the training-cell scans, the elastic scans."""
+
     tolerances: dict[str, float] = field(default_factory=lambda: {
         "energy": 1.0, "force": 0.02, "stress": 0.2, "elastic": 0.03})  # meV/atom, eV/A, GPa, relative
     ecut: list[float] = field(default_factory=lambda: [250.0, 300.0, 350.0, 450.0, 550.0])
     kpt_density: list[float] = field(default_factory=lambda: [3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
     rattle: float = 0.08
     seed: int = 11
-    elastic: dict[str, Any] = field(default_factory=lambda: {
-        "reference": {"kpt_density": 10.0, "smearing": 0.05, "ecut": 450.0},
-        "kpt_density": [6.0, 8.0, 10.0, 12.0], "smearing": [0.025, 0.05, 0.1], "ecut": [350.0, 450.0, 550.0],
-        "strain": 0.01, "eos_points": 7, "eos_max_strain": 0.02})
+    elastic: ElasticScanSettings = field(default_factory=ElasticScanSettings)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConvergenceSettings:
-        return cls(**d)
+        d = dict(d)
+        elastic = ElasticScanSettings(**d.pop("elastic", {}))
+        return cls(**d, elastic=elastic)
 
     def check(self, dft: DFTSettings, where: str = "convergence") -> None:
         """Every scan must reach beyond the setting it judges, or the error estimate is meaningless."""
@@ -73,10 +88,11 @@ class ConvergenceSettings:
                 raise ConfigError(f"{where}.{param}: the scan {getattr(self, param)} has no value tighter than the "
                                   f"configured dft.{param} = {configured}, so its error cannot be estimated. Fix: add "
                                   f"a larger value to {where}.{param}")
-        ref = self.elastic["reference"]
+        ref = self.elastic.reference
         for param in ELASTIC_PARAMS:
-            if not any(_tighter(param, v, ref[param]) for v in self.elastic[param]):
-                raise ConfigError(f"{where}.elastic.{param}: the scan {self.elastic[param]} has no value tighter than "
+            if not any(_tighter(param, v, ref[param]) for v in getattr(self.elastic, param)):
+                raise ConfigError(f"{where}.elastic.{param}: the scan {getattr(self.elastic, param)} has no value "
+                                  f"tighter than "
                                   f"the reference {ref[param]}. Fix: add a "
                                   f"{'smaller' if TIGHTER[param] < 0 else 'larger'} value to {where}.elastic.{param}")
 
@@ -151,20 +167,20 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
         reference = base.physics()
     else:
         el = conv.elastic
-        ref = replace(base, **{k: v if isinstance(v, str) else float(v) for k, v in el["reference"].items()})
+        ref = replace(base, **{k: v if isinstance(v, str) else float(v) for k, v in el.reference.items()})
         # centred on the material's guess, not the training EOS: the converged study depends on no training
         # setting, so changing those reuses every cached primitive-cell calculation
         a_guess = mat.a_guess
         mesh_cell = mat.primitive_cell(a_guess).cell[:].tolist()  # one k-mesh for every volume of the EOS
-        for s in np.linspace(-el["eos_max_strain"], el["eos_max_strain"], int(el["eos_points"])):
+        for s in np.linspace(-el.eos_max_strain, el.eos_max_strain, int(el.eos_points)):
             atoms = mat.primitive_cell(a_guess * (1 + s))
             atoms.info["metadata"] = json.dumps({"kpoint_cell": mesh_cell})
             calc(atoms, ref, "eos", f"a={a_guess * (1 + s):.5f}")
         a_ref = _eos_fit([r for r in rows if r["series"] == "eos"], mat)["a0"]
         for param in ELASTIC_PARAMS:
-            for value in scan(el[param], el["reference"][param], param):
+            for value in scan(getattr(el, param), el.reference[param], param):
                 settings = replace(ref, **{param: value})
-                for mode, e in elastic_strains(float(el["strain"])):
+                for mode, e in elastic_strains(float(el.strain)):
                     atoms = mat.primitive_cell(a_ref)
                     atoms.set_cell(deform_cell(atoms.cell[:], e), scale_atoms=True)
                     calc(atoms, settings, param, mode, e)
@@ -347,14 +363,14 @@ def write_artifacts(study: ConvergenceStudy, inputs: list[str], out: str, proper
     attrs = {"tolerances": study.tolerances, "configured": study.configured, "reference": study.reference,
              "remaining": study.remaining, "verdict": study.verdict, "eos": study.eos}
     write_artifact(out, "dft_convergence", data, attrs, inputs=inputs,
-                   config={"convergence": study.settings.__dict__})
+                   config={"convergence": asdict(study.settings)})
     eos, setting = study.eos, study.reference_label()
     names, values, std, notes = ["a0", "B"], [eos["a0"], eos["B"]], [eos["a0_std"], eos["B_std"]], [
         f"Birch-Murnaghan fit, {study.eos_points} volumes; {setting}"] * 2
     for k, c in zip(CONSTANTS, study.reference_row["C"], strict=True):
         names.append(k), values.append(c), std.append(study.converged_std[k])
         rem = ", ".join(f"{p} {100 * v:.1f}%" for p, v in study.remaining[k].items())
-        notes.append(f"stress-strain fit, strain {study.settings.elastic['strain']:g} (normal +/-, shear +); "
+        notes.append(f"stress-strain fit, strain {study.settings.elastic.strain:g} (normal +/-, shear +); "
                      f"{setting}; std = fit error and largest remaining convergence error (change to the next "
                      f"tighter setting: {rem}) in quadrature")
     write_artifact(properties_out, "properties", {"names": names, "values": values, "std": std,

@@ -82,8 +82,17 @@ def load_experiment(path: str | Path) -> dict[str, dict[str, Any]]:
 
     Raises :class:`ConfigError` naming the file and the property when a value lacks a key of
     :data:`EXPERIMENT_KEYS`."""
-    data = yaml.safe_load(Path(path).read_text())
-    for name, entry in data.get("properties", {}).items():
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such experiment file. Fix: add data/experiment/<element>.yaml with cited "
+                          f"values (see data/experiment/Al.yaml) or remove the --experiment argument")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}). Fix: correct the file") from None
+    if not isinstance(data, dict) or not isinstance(data.get("properties"), dict):
+        raise ConfigError(f"{path}: no 'properties' mapping. Fix: list each value under properties: <name>:")
+    for name, entry in data["properties"].items():
         for key in EXPERIMENT_KEYS:
             if key not in entry:
                 raise ConfigError(f"{path}: properties.{name} lacks '{key}'. Fix: every experimental value "

@@ -257,7 +257,17 @@ def surface_distance(spec: Specimen, reference: np.ndarray) -> np.ndarray:
     return np.hypot(reference[:, 0], reference[:, 1]) / NM - spec.hole_radius
 
 
+def relax_unloaded_and_loaded(run: SpecimenRun, strain: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Relax the specimen at zero load (surface relaxation), then at ``strain``; the :func:`fields` of both."""
+    run.load(0.0)
+    residual = fields(run)
+    run.load(strain)
+    return residual, fields(run)
+
+
 def fields(run: SpecimenRun) -> dict[str, np.ndarray]:
+    """Per-atom fields of the current state: displacement (nm), stress (GPa), coordination, CNA id, epistemic
+    energy std (eV) and extrapolation grade."""
     coord, cna = run.structure()
     std, grade = run.uncertainty()
     return {"displacement": run.displacement() / NM, "stress": run.stress(), "coordination": coord,

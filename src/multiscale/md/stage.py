@@ -15,7 +15,14 @@ from multiscale.fileio import write_text_atomic
 from multiscale.lammps import Potential, Session
 from multiscale.material import Material
 from multiscale.md.properties import MDSettings, posterior_properties, thermal_expansion
-from multiscale.md.specimen import CoarseGrainer, SpecimenRun, bulk_stress, fields, interior_bulk_mask
+from multiscale.md.specimen import (
+    CoarseGrainer,
+    SpecimenRun,
+    bulk_stress,
+    fields,
+    interior_bulk_mask,
+    relax_unloaded_and_loaded,
+)
 from multiscale.mlip.stage import load_grader, load_model
 from multiscale.records import FarField, PlasticityOnset, Relaxation
 from multiscale.specimen import Specimen
@@ -112,10 +119,7 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
         run = SpecimenRun(spec, mat, a0, pot, sna, model, load_grader(potential), comm=comm,
                           grader_threshold=threshold)
         try:
-            run.load(0.0)
-            residual = fields(run)
-            run.load(spec.strain)
-            loaded = fields(run)
+            residual, loaded = relax_unloaded_and_loaded(run, spec.strain)
             ref_nm = run.reference / ANGSTROM_PER_NM
             frame = run.frame_mask()
             cg = CoarseGrainer(spec, ref_nm, ~frame)

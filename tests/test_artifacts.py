@@ -69,7 +69,7 @@ def test_interrupted_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("multiscale.artifacts.os.replace", boom)
+    monkeypatch.setattr("multiscale.fileio.os.replace", boom)
     with pytest.raises(KeyboardInterrupt):
         write_artifact(path, "eos", {"volume": [1.0, 2, 3], "energy": [0.0, 1, 2]}, EOS_ATTRS)
     assert path.read_bytes() == before

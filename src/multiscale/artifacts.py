@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 
 from multiscale import __version__
 from multiscale.errors import ArtifactError
+from multiscale.fileio import atomic_path
 from multiscale.records import (
     Explanation,
     FarField,
@@ -594,27 +594,20 @@ def write_artifact(
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["kind"] = kind
-            f.attrs["schema_version"] = spec.version
-            f.attrs["provenance"] = json.dumps(prov, sort_keys=True)
-            for key, value in attrs.items():
-                f.attrs[key] = _attr_value(spec, key, value, str(path))
-            for key, arr in arrays.items():
-                ds_spec = spec.datasets[key]
-                if ds_spec.dtype == STR:
-                    ds = f.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype())
-                else:
-                    ds = f.create_dataset(key, data=arr)
-                ds.attrs["units"] = ds_spec.units
-                ds.attrs["description"] = ds_spec.description
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["kind"] = kind
+        f.attrs["schema_version"] = spec.version
+        f.attrs["provenance"] = json.dumps(prov, sort_keys=True)
+        for key, value in attrs.items():
+            f.attrs[key] = _attr_value(spec, key, value, str(path))
+        for key, arr in arrays.items():
+            ds_spec = spec.datasets[key]
+            if ds_spec.dtype == STR:
+                ds = f.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype())
+            else:
+                ds = f.create_dataset(key, data=arr)
+            ds.attrs["units"] = ds_spec.units
+            ds.attrs["description"] = ds_spec.description
     return path
 
 

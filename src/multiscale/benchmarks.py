@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from multiscale.artifacts import digest, software_versions
+from multiscale.fileio import write_text_atomic
 
 STAGES = ("dft", "mlip", "md", "continuum", "divergence", "sweep", "benchmarks")
 GAP_S = 30.0  # a pause longer than this between jobs separates two invocations of snakemake
@@ -164,6 +165,4 @@ def write_report(study_dir: str, metadata_dir: str, config: dict, out: str, core
                   f"above that bound"]
     lines += ["", "## Reproducing", "", f"- config digest (sha256 of the validated study config): `{digest(config)}`",
               f"- software: `{json.dumps(software_versions(), sort_keys=True)}`", ""]
-    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(out)
+    write_text_atomic(out, "\n".join(lines))

@@ -256,3 +256,66 @@ def test_only_the_cells_part_of_the_convergence_study_needs_the_training_eos(tmp
     with pytest.raises(ConfigError, match=r"'cells' needs the training EOS. Fix: pass --eos"):
         run_part("cells", mat, {"cache_dir": str(tmp_path)}, {}, None, str(tmp_path / "cells.h5"))
     assert not (tmp_path / "cells.h5").exists()
+
+
+def test_converged_labels_join_the_dataset_as_their_own_fidelity(tmp_path):
+    """The convergence study's primitive cells enter the dataset once each, as the fidelity 'converged' with
+    stress and force labels only (energy NaN: their k-meshes share no energy reference); the extxyz export carries
+    fidelity, config_type and the virial (= -stress x volume) and reads back with ASE."""
+    from ase.build import bulk
+    from ase.io import read
+
+    from multiscale.artifacts import write_artifact
+    from multiscale.atomsio import structure_arrays
+    from multiscale.dft.convergence import elastic_strains
+    from multiscale.dft.stage import gather
+    from multiscale.elastic import cubic_stiffness, deform_cell
+
+    ref = {"ecut": 350.0, "kpt_density": 15.0, "smearing": 0.5}
+    rows = []
+    for a in (4.0, 4.04, 4.08):
+        rows.append(("eos", f"a={a:.5f}", bulk("Al", "fcc", a=a), np.zeros(6), ref))
+    for param, values in (("kpt_density", (12.0, 15.0)), ("smearing", (0.4, 0.5)), ("ecut", (350.0, 450.0))):
+        for v in values:
+            for mode, e in elastic_strains(0.01):
+                atoms = bulk("Al", "fcc", a=4.04)
+                atoms.set_cell(deform_cell(atoms.cell[:], e), scale_atoms=True)
+                rows.append((param, mode, atoms, e, {**ref, param: v}))
+    stiff = cubic_stiffness(113.0, 60.0, 34.0)
+    data = structure_arrays([r[2] for r in rows])
+    data.update(energy=[-3.7 - 0.01 * i for i in range(len(rows))], forces=np.zeros((len(rows), 3)),
+                stress=[stiff @ r[3] for r in rows], series=[r[0] for r in rows], structure=[r[1] for r in rows],
+                ecut=[r[4]["ecut"] for r in rows], kpt_density=[r[4]["kpt_density"] for r in rows],
+                smearing=[r[4]["smearing"] for r in rows], kpts=[[41, 41, 41]] * len(rows),
+                strain_voigt=[r[3] for r in rows], scf_iterations=[10] * len(rows), wall_time=[1.0] * len(rows))
+    runs = write_artifact(tmp_path / "elastic.h5", "dft_convergence_runs", data, {
+        "part": "elastic", "settings": {}, "reference": {**ref, "xc": "PBE"},
+        "material": {"element": "Al", "lattice": "fcc", "a_guess": 4.04}, "convergence": {}})
+    gather([], {"cache_dir": str(tmp_path)}, str(tmp_path / "dataset.h5"), str(tmp_path / "dataset.extxyz"),
+           converged=str(runs))
+    ds = read_artifact(tmp_path / "dataset.h5", "dft_dataset")
+    # 3 EOS volumes + 4 strains x (k 12, 15, 0.4 eV smearing, 450 eV) distinct settings; the reference once
+    assert len(ds["names"]) == 3 + 4 * 4 == len(set(ds["names"]))
+    assert set(ds["fidelity"]) == {"converged"} and np.isnan(ds["energy"]).all()
+    assert sorted(set(ds["groups"])) == ["converged_elastic", "converged_eos"]
+    assert json.loads(ds.attrs["fidelities"])["converged"]["labels"] == ["forces", "stress"]
+    meta = [json.loads(m) for m in ds["metadata"]]
+    assert sorted(round(m["linear_strain"], 4) for m in meta if "linear_strain" in m) == [-0.0099, 0.0, 0.0099]
+    frames = read(tmp_path / "dataset.extxyz", ":")
+    shear = next(f for f, m in zip(frames, meta, strict=True) if m.get("strain_voigt", [0] * 6)[3] > 0)
+    assert shear.info["fidelity"] == "converged" and shear.info["config_type"] == "converged_elastic"
+    virial = np.array(shear.info["virial"]).reshape(3, 3)
+    assert virial[1, 2] == pytest.approx(-34.0 * 0.01 / 160.21766208 * shear.get_volume())
+    assert "energy" not in shear.calc.results  # no energy label is written as none, not as NaN
+
+
+def test_fidelity_weights_need_the_converged_labels(tmp_path, root):
+    from multiscale.study import load_study
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dft: {converged_labels: false}\nmlip: {fidelity_weights: {converged: {stress: 10.0}}}\n")
+    with pytest.raises(ConfigError, match=r"dft.converged_labels.*Fix"):
+        load_study(root / "config/config.yaml", bad)
+    bad.write_text("mlip: {fidelity_weights: {convergd: {stress: 10.0}}}\n")
+    with pytest.raises(ConfigError, match=r"mlip.fidelity_weights.*convergd"):
+        load_study(root / "config/config.yaml", bad)

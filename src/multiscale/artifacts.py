@@ -198,18 +198,22 @@ KINDS: dict[str, ArtifactKind] = {
         ),
         ArtifactKind(
             "dft_dataset",
-            1,
-            "All DFT-labelled configurations of a study: the training/validation data of the potential.",
+            2,
+            "All DFT-labelled configurations of a study: the training/validation data of the potential. A "
+            "configuration of a fidelity without a shared energy reference has energy NaN (stress/force labels only).",
             {
                 **_structure_datasets("n_configs"),
                 **_LABELS,
                 "names": Dataset(STR, ("n_configs",), "-", "configuration names"),
                 "groups": Dataset(STR, ("n_configs",), "-", "configuration groups"),
+                "fidelity": Dataset(STR, ("n_configs",), "-", "DFT settings family of the labels: training (the "
+                                    "configured settings) or converged (the convergence study's reference scans)"),
                 "metadata": Dataset(STR, ("n_configs",), "-", "JSON metadata per configuration"),
                 "scf_iterations": Dataset("i8", ("n_configs",), "1", "SCF iterations used"),
                 "wall_time": Dataset("f8", ("n_configs",), "s", "wall time per calculation"),
             },
-            {"settings": "JSON DFT settings", "dropped": "JSON list of dropped configurations and why"},
+            {"settings": "JSON DFT settings", "dropped": "JSON list of dropped configurations and why",
+             "fidelities": "JSON: per fidelity, the DFT settings of its labels and which labels it carries"},
         ),
         ArtifactKind(
             "eos",

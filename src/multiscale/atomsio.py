@@ -34,12 +34,13 @@ def images_from_arrays(data: dict[str, np.ndarray], *, labels: bool = True) -> l
     for i, sl in enumerate(split_atoms(data)):
         atoms = Atoms(numbers=data["numbers"][sl], positions=data["positions"][sl], cell=data["cell"][i],
                       pbc=data["pbc"][i])
-        for key in ("names", "groups", "metadata"):
+        for key, name in (("names", "name"), ("groups", "group"), ("metadata", "metadata"), ("fidelity", "fidelity")):
             if key in data:
-                atoms.info[key[:-1] if key != "metadata" else key] = str(data[key][i])
+                atoms.info[name] = str(data[key][i])
         if labels and "energy" in data:
-            atoms.calc = SinglePointCalculator(atoms, energy=float(data["energy"][i]), forces=data["forces"][sl],
-                                               stress=data["stress"][i] / EV_PER_A3_TO_GPA)
+            energy = float(data["energy"][i])  # NaN: a fidelity without a shared energy reference (no label)
+            atoms.calc = SinglePointCalculator(atoms, energy=energy if np.isfinite(energy) else None,
+                                               forces=data["forces"][sl], stress=data["stress"][i] / EV_PER_A3_TO_GPA)
         images.append(atoms)
     return images
 

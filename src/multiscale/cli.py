@@ -81,7 +81,7 @@ def dft_eos(a):
 def dft_gather(a):
     from multiscale.dft.stage import gather
 
-    gather(a.calcs, a.dft, a.out, a.extxyz)
+    gather(a.calcs, a.dft, a.out, a.extxyz, converged=a.converged)
 
 
 def dft_reference(a):
@@ -200,6 +200,7 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--out", {"required": True})]),
     ("dft", "gather"): (dft_gather, "collect calculations into the dataset artifact", [
         ("--calcs", {"nargs": "+", "required": True}), ("--dft", {"type": _json, "required": True}),
+        ("--converged", {"help": "convergence/elastic.h5: its cells join as the fidelity 'converged'"}),
         ("--extxyz", {}), ("--out", {"required": True})]),
     ("dft", "reference"): (dft_reference, "DFT reference properties (a0, B, C11, C12, C44)", [
         ("--dataset", {"required": True}), ("--eos", {"required": True}), ("--out", {"required": True})]),

@@ -20,6 +20,17 @@ def voigt_to_tensor(strain_voigt: np.ndarray) -> np.ndarray:
     return np.array([[e[0], e[5] / 2, e[4] / 2], [e[5] / 2, e[1], e[3] / 2], [e[4] / 2, e[3] / 2, e[2]]])
 
 
+def stress_tensor(voigt: np.ndarray) -> np.ndarray:
+    """Symmetric 3x3 tensor of a stress (or virial) given by its Voigt components (xx, yy, zz, yz, xz, xy)."""
+    v = np.asarray(voigt, dtype=float)
+    return np.array([[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]])
+
+
+def voigt_components(t: np.ndarray) -> np.ndarray:
+    """Voigt components (xx, yy, zz, yz, xz, xy) of a symmetric 3x3 stress tensor."""
+    return np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]])
+
+
 def deform_cell(cell: np.ndarray, strain_voigt: np.ndarray) -> np.ndarray:
     """Apply a small homogeneous strain to cell vectors given as rows: cell' = cell (I + eps)."""
     return np.asarray(cell) @ (np.eye(3) + voigt_to_tensor(strain_voigt))

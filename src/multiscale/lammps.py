@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from multiscale.elastic import stress_tensor, voigt_components
 from multiscale.errors import CalculationError, ConfigError
 from multiscale.units import BAR_TO_GPA
 
@@ -105,17 +106,6 @@ def rotation(prism) -> np.ndarray:
     return np.array([prism.vector_to_ase(e) for e in np.eye(3)]).T
 
 
-def symmetric(voigt: np.ndarray) -> np.ndarray:
-    """Symmetric 3x3 tensor from its Voigt components (xx, yy, zz, yz, xz, xy)."""
-    v = voigt
-    return np.array([[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]])
-
-
-def voigt(t: np.ndarray) -> np.ndarray:
-    """Voigt components (xx, yy, zz, yz, xz, xy) of a symmetric 3x3 tensor."""
-    return np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]])
-
-
 def run(lmp, text: str, potential: Potential) -> None:
     """Run LAMMPS commands; a LAMMPS error becomes a :class:`CalculationError` naming the potential."""
     try:
@@ -165,7 +155,7 @@ class Session:
     def stress(self) -> np.ndarray:
         """Stress (6,) in GPa, Voigt, positive tensile, ASE frame, at the last run."""
         p = [self.lmp.get_thermo(k) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")]
-        return voigt(-(self.rot @ symmetric(np.array(p)) @ self.rot.T) * BAR_TO_GPA)
+        return voigt_components(-(self.rot @ stress_tensor(np.array(p)) @ self.rot.T) * BAR_TO_GPA)
 
     def forces(self) -> np.ndarray:
         """Forces (n_atoms, 3) in eV/Angstrom, in the order of ``atoms``, ASE frame (serial sessions)."""

@@ -26,6 +26,10 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
         dft = DFTSettings.from_dict(config["dft"])
         ConvergenceSettings.from_dict(config["convergence"]).check(dft)
         Specimen.from_dict(config["specimen"], "specimen")
+        if "converged" in config["mlip"]["fidelity_weights"] and not dft.converged_labels:
+            raise ConfigError("mlip.fidelity_weights names the fidelity 'converged', but dft.converged_labels is "
+                              "false, so the dataset has none. Fix: set dft.converged_labels: true or remove "
+                              "mlip.fidelity_weights.converged")
     except ConfigError as exc:
         raise ConfigError(f"invalid study configuration in {where}: {exc}") from None
 

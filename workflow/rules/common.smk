@@ -64,6 +64,11 @@ def calcs(pt, groups=None):
     ]
 
 
+def converged_labels(pt):
+    """The convergence study's elastic runs when dft.converged_labels adds them to the dataset, else nothing."""
+    return [f"{RESULTS}/dft{pt}/convergence/elastic.h5"] if cfg("dft", pt)["dft"]["converged_labels"] else []
+
+
 def structures_inputs(wildcards):
     """Groups built on the DFT lattice constant wait for the EOS fit."""
     return {"eos": f"{RESULTS}/dft{wildcards.pt}/eos.h5"} if wildcards.group in NEEDS_A0 else {}

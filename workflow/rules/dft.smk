@@ -62,12 +62,15 @@ rule dft_eos:
 
 rule dft_gather:
     input:
-        lambda w: calcs(w.pt),
+        calcs=lambda w: calcs(w.pt),
+        # dft.converged_labels: the convergence study's primitive cells join the dataset (fidelity 'converged')
+        converged=lambda w: converged_labels(w.pt),
     output:
         dataset=f"{RESULTS}/dft{{pt}}/dataset.h5",
         extxyz=f"{RESULTS}/dft{{pt}}/dataset.extxyz",
     params:
         dft=section("dft", "dft"),
+        converged=lambda w, input: f"--converged {input.converged}" if input.converged else "",
     conda:
         CONDA_ENV
     log:
@@ -75,8 +78,8 @@ rule dft_gather:
     benchmark:
         f"{BENCH}/dft{{pt}}/gather.tsv"
     shell:
-        "multiscale dft gather --calcs {input} --dft {params.dft:q} --out {output.dataset} "
-        "--extxyz {output.extxyz} > {log} 2>&1"
+        "multiscale dft gather --calcs {input.calcs} --dft {params.dft:q} {params.converged} "
+        "--out {output.dataset} --extxyz {output.extxyz} > {log} 2>&1"
 
 
 rule dft_reference:

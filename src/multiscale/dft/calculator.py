@@ -38,6 +38,7 @@ class DFTSettings:
     on_failure: str = "fail"
     cache_dir: str = "results/cache/dft"
     configurations: dict[str, Any] = field(default_factory=dict)
+    converged_labels: bool = False  # the convergence study's primitive cells join the dataset (fidelity 'converged')
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DFTSettings:

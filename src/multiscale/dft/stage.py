@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 
 from multiscale.artifacts import read_artifact, write_artifact
-from multiscale.atomsio import images_from_arrays, metadata, structure_arrays
+from multiscale.atomsio import images_from_arrays, metadata, split_atoms, structure_arrays
 from multiscale.dft import convergence, convergence_report
 from multiscale.dft.calculator import DFTSettings, compute_cached, smearing_label
 from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, generate
-from multiscale.elastic import eos_properties, fit_cubic_elastic
+from multiscale.elastic import eos_properties, fit_cubic_elastic, lattice_from_volume, stress_tensor
 from multiscale.errors import ArtifactError, SCFConvergenceError
 from multiscale.fileio import atomic_path
 from multiscale.material import Material
-from multiscale.units import EV_PER_A2_TO_J_PER_M2
+from multiscale.units import EV_PER_A2_TO_J_PER_M2, EV_PER_A3_TO_GPA
 
 
 def write_structures(group: str, material: dict, dft: dict, out: str, eos: str | None = None) -> None:
@@ -78,22 +78,86 @@ def _concat(calcs: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]],
     return data, dropped, [str(c) for c in calcs]
 
 
-def gather(calcs: Sequence[str], dft: dict, out: str, extxyz: str | None = None) -> None:
-    """Collect every labelled configuration into one dataset artifact (and optionally extxyz)."""
+TRAINING, CONVERGED = "training", "converged"
+FIDELITIES = (TRAINING, CONVERGED)
+
+
+def converged_configurations(elastic_runs: str) -> dict[str, Any]:
+    """The convergence study's primitive cells (its elastic part) as dataset rows of the fidelity 'converged'.
+
+    Every distinct calculation of the part: the EOS at the reference settings and each strained cell (unstrained,
+    +-normal, +shear) of the k-point, smearing and cutoff scans (the reference row of each scan is one calculation,
+    taken once). Their labels are stresses and forces only: energy NaN, because the scans use several k-meshes and
+    cutoffs, so their energies share no reference with each other or with the training settings. Groups:
+    ``converged_eos`` and ``converged_elastic``."""
+    art = read_artifact(elastic_runs, "dft_convergence_runs")
+    material = Material.from_dict(json.loads(art.attrs["material"]))
+    images = images_from_arrays(art.data, labels=False)
+    seen, rows = set(), []
+    for i, atoms in enumerate(images):
+        strain = art["strain_voigt"][i]
+        label = str(art["structure"][i]) + ("-" if strain.sum() < 0 else "+" if strain.any() else "")
+        key = (float(art["ecut"][i]), float(art["kpt_density"][i]), float(art["smearing"][i]), label)
+        if key in seen:
+            continue
+        seen.add(key)
+        series = str(art["series"][i])
+        meta = {"fidelity": CONVERGED, "kpts": [int(k) for k in art["kpts"][i]],
+                "settings": {"ecut": key[0], "kpt_density": key[1], "smearing": key[2]},
+                "strain_voigt": [float(e) for e in strain]}
+        if series == "eos":  # a volumetric strain of the cubic crystal around material.a_guess
+            a = lattice_from_volume(atoms.get_volume() / len(atoms), material.atoms_per_cubic_cell)
+            meta["linear_strain"] = a / material.a_guess - 1
+            meta.pop("strain_voigt")
+        rows.append((i, f"conv_k{key[1]:g}_s{key[2]:g}_e{key[0]:g}_{key[3]}",
+                     "converged_eos" if series == "eos" else "converged_elastic", meta))
+    slices = split_atoms(art.data)
+    idx = [r[0] for r in rows]
+    data = structure_arrays([images[i] for i in idx])
+    data.update(energy=np.full(len(idx), np.nan), forces=np.concatenate([art["forces"][slices[i]] for i in idx]),
+                stress=art["stress"][idx], scf_iterations=art["scf_iterations"][idx], wall_time=art["wall_time"][idx],
+                names=[r[1] for r in rows], groups=[r[2] for r in rows],
+                metadata=[json.dumps(r[3], sort_keys=True) for r in rows])
+    data["fidelities"] = {CONVERGED: {"settings": json.loads(art.attrs["reference"]), "labels": ["forces", "stress"],
+                                      "scans": sorted({f"{k[0]:g} eV, k {k[1]:g}/A^-1, smearing {k[2]:g} eV"
+                                                       for k in seen}),
+                                      "source": str(elastic_runs)}}
+    return data
+
+
+def gather(calcs: Sequence[str], dft: dict, out: str, extxyz: str | None = None, converged: str | None = None) -> None:
+    """Collect every labelled configuration into one dataset artifact (and optionally extxyz).
+
+    ``converged``: the convergence study's elastic runs, added as the fidelity 'converged'
+    (:func:`converged_configurations`)."""
     data, dropped, inputs = _concat(calcs)
     settings = DFTSettings.from_dict(dft)
-    write_artifact(out, "dft_dataset", data, {"settings": settings.physics(), "dropped": dropped}, inputs=inputs,
-                   config=settings.physics())
+    data["fidelity"] = [TRAINING] * len(data["names"])
+    fidelities = {TRAINING: {"settings": settings.physics(), "labels": ["energy", "forces", "stress"]}}
+    if converged:
+        extra = converged_configurations(converged)
+        fidelities.update(extra.pop("fidelities"))
+        extra["fidelity"] = [CONVERGED] * len(extra["names"])
+        for key, value in extra.items():
+            data[key] = np.concatenate([np.asarray(data[key]), np.asarray(value)]) if len(data[key]) else value
+        inputs.append(str(converged))
+    write_artifact(out, "dft_dataset", data, {"settings": settings.physics(), "dropped": dropped,
+                                              "fidelities": fidelities}, inputs=inputs, config=settings.physics())
     if extxyz:
         export_extxyz(out, extxyz)
 
 
 def export_extxyz(dataset: str, out: str) -> None:
-    """Write a dataset artifact as extended XYZ (energy, forces, stress, group, metadata per frame)."""
+    """Write a dataset artifact as extended XYZ: per frame energy (absent for a fidelity without an energy
+    reference), forces, stress (ASE: eV/A^3, positive tensile) and ``virial`` (-stress x volume, eV, the key QUIP's
+    gap_fit reads), ``config_type`` (the group), ``fidelity`` and the JSON metadata."""
     from ase.io import write
 
     art = read_artifact(dataset, "dft_dataset")
     images = images_from_arrays(art.data)
+    for atoms, stress in zip(images, art["stress"], strict=True):
+        atoms.info["config_type"] = atoms.info["group"]
+        atoms.info["virial"] = -stress_tensor(stress) / EV_PER_A3_TO_GPA * atoms.get_volume()
     with atomic_path(out) as tmp:
         write(tmp, images, format="extxyz")
 

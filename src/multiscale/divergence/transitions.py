@@ -115,8 +115,9 @@ def build_records(inputs: SummaryInputs) -> list[DivergenceRecord]:
     split = np.array(pot["split"], dtype=object)
     test = split == "test"
     atom_test = np.repeat(test, pot["n_atoms"])
-    de = (pot["energy_pred"] - pot["energy_dft"])[test]
-    e_spread = float(np.std(pot["energy_dft"][test])) * 1000
+    e_test = test & np.isfinite(pot["energy_dft"])  # configurations with an energy label
+    de = (pot["energy_pred"] - pot["energy_dft"])[e_test]
+    e_spread = float(np.std(pot["energy_dft"][e_test])) * 1000
     e_rmse = float(np.sqrt(np.mean(de**2))) * 1000
     add("dft->mlip", "energy RMSE, held-out", e_spread, NAN, e_rmse, NAN, "meV/atom",
         e_rmse / e_spread if e_spread > 0 else NAN)
@@ -137,10 +138,14 @@ def build_records(inputs: SummaryInputs) -> list[DivergenceRecord]:
         if name in conv_p and name in dft_p:
             add("dft converged->dft training settings", name, *conv_p[name], *dft_p[name], property_units(name))
 
-    # DFT -> MLIP on properties (MLIP evaluated in LAMMPS at 0 K by the MD stage)
+    # DFT -> MLIP on properties (MLIP evaluated in LAMMPS at 0 K by the MD stage), against DFT at the training
+    # settings and at converged settings: which reference the potential matches
     for name in PROPERTIES:
         if name in dft_p and name in md_p:
             add("dft->mlip", name, *dft_p[name], *md_p[name], property_units(name))
+    for name in PROPERTIES:
+        if name in conv_p and name in md_p:
+            add("dft converged->mlip", name, *conv_p[name], *md_p[name], property_units(name))
 
     # MD -> continuum: stress of the same homogeneous strain (block FEM vs periodic MD bulk cell)
     cont = read_artifact(inputs.continuum, "continuum")

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from multiscale.elastic import stress_tensor, voigt_components
 from multiscale.errors import ConfigError
 from multiscale.fileio import write_text_atomic
 from multiscale.grading import EXTRAPOLATION_THRESHOLD
-from multiscale.lammps import instance, load_atoms, rotation, symmetric, voigt
+from multiscale.lammps import instance, load_atoms, rotation
 from multiscale.units import EV_PER_A3_TO_GPA
 
 MODELS = ("linear", "quadratic")
@@ -70,14 +71,24 @@ class FitSettings:
 
     weights: dict[str, float] = field(default_factory=lambda: {"energy": 100.0, "force": 1.0, "stress": 0.5})
     group_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    fidelity_weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def check_groups(self, groups) -> None:
-        """Every group named in ``group_weights`` must occur in the dataset (a typo would silently do nothing)."""
-        present = sorted({str(g) for g in groups})
-        unknown = sorted(set(self.group_weights) - set(present))
-        if unknown:
-            raise ConfigError(f"mlip.group_weights: no configuration of the dataset is in group(s) {unknown} "
-                              f"(its groups: {present}). Fix: use one of those names or remove the key")
+    def row_weights(self, group: str | None, fidelity: str | None) -> dict[str, float]:
+        """Weights of a configuration's energy, force and stress rows: base x group factor x fidelity factor."""
+        g = self.group_weights.get(group, {}) if group is not None else {}
+        f = self.fidelity_weights.get(fidelity, {}) if fidelity is not None else {}
+        return {k: v * g.get(k, 1.0) * f.get(k, 1.0) for k, v in self.weights.items()}
+
+    def check_groups(self, groups, fidelities=()) -> None:
+        """Every group named in ``group_weights`` and every fidelity in ``fidelity_weights`` must occur in the
+        dataset (a typo, or weights for a fidelity the study does not compute, would silently do nothing)."""
+        for key, names, given in (("group_weights", groups, self.group_weights),
+                                  ("fidelity_weights", fidelities, self.fidelity_weights)):
+            present = sorted({str(g) for g in names})
+            unknown = sorted(set(given) - set(present))
+            if unknown:
+                raise ConfigError(f"mlip.{key}: no configuration of the dataset is in {unknown} (the dataset "
+                                  f"has: {present}). Fix: use one of those names or remove the key")
 
 
 @dataclass
@@ -163,7 +174,7 @@ run 0""")
     w = b[1 + 3 * n :]
     stress = np.empty((6, ncoef))
     for k in range(ncoef):
-        stress[:, k] = -voigt(rot @ symmetric(w[:, k]) @ rot.T) / vol * EV_PER_A3_TO_GPA
+        stress[:, k] = -voigt_components(rot @ stress_tensor(w[:, k]) @ rot.T) / vol * EV_PER_A3_TO_GPA
     order = np.argsort(ids)
     atom_desc = np.empty((n, per_atom.shape[1]))
     atom_desc[ids[order] - 1] = per_atom[: len(atoms)][order]
@@ -183,24 +194,28 @@ class BayesianSNAP:
 
     settings: SNAPSettings = field(default_factory=SNAPSettings)
 
-    def _rows(self, desc: list[dict[str, np.ndarray]], energies, forces, stresses, n_atoms, groups=None):
-        base = self.settings.fit.weights
+    def _rows(self, desc: list[dict[str, np.ndarray]], energies, forces, stresses, n_atoms, groups=None,
+              fidelities=None):
+        fit = self.settings.fit
         xs, ys, ws = [], [], []
         groups = [None] * len(desc) if groups is None else groups
-        for d, e, f, s, n, g in zip(desc, energies, forces, stresses, n_atoms, groups, strict=True):
-            factor = self.settings.fit.group_weights.get(g, {}) if g is not None else {}
-            w = {k: base[k] * factor.get(k, 1.0) for k in base}
+        fidelities = [None] * len(desc) if fidelities is None else fidelities
+        for d, e, f, s, n, g, fid in zip(desc, energies, forces, stresses, n_atoms, groups, fidelities, strict=True):
+            w = fit.row_weights(g, fid)
+            if not np.isfinite(e):  # no energy label (a fidelity without a shared energy reference)
+                e, w["energy"] = 0.0, 0.0
             xs += [d["energy"][None] / n, d["forces"], d["stress"]]
             ys += [[e / n], np.ravel(f), s]
             ws += [[w["energy"]], np.full(3 * n, w["force"]), np.full(6, w["stress"])]
         return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
 
-    def fit(self, desc, energies, forces, stresses, n_atoms, groups=None) -> BayesianSNAP:
+    def fit(self, desc, energies, forces, stresses, n_atoms, groups=None, fidelities=None) -> BayesianSNAP:
         """Evidence-optimised Bayesian ridge on weighted rows (energy per atom, force components, stresses);
-        ``groups`` (one label per configuration) applies ``settings.group_weights`` factors."""
+        ``groups`` and ``fidelities`` (one label per configuration) apply the ``settings.fit`` weight factors.
+        A NaN energy is no label (its row gets weight 0)."""
         from sklearn.linear_model import BayesianRidge
 
-        x, y, w = self._rows(desc, energies, forces, stresses, n_atoms, groups)
+        x, y, w = self._rows(desc, energies, forces, stresses, n_atoms, groups, fidelities)
         keep = w > 0
         x, y, w = x[keep], y[keep], w[keep]
         scale = np.sqrt(np.average(x**2, axis=0, weights=w**2))

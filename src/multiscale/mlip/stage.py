@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from multiscale.mlip.snap import BayesianSNAP, SNAPSettings, descriptors, write_
 def split_by_group(groups: np.ndarray, test_fraction: float, seed: int,
                    calibration_fraction: float = 0.0) -> np.ndarray:
     """'train' / 'calibration' / 'test' per configuration, drawn within every group from the seed, so every
-    group is represented in each part it is large enough for (and always in training)."""
-    rng = np.random.default_rng(seed)
+    group is represented in each part it is large enough for (and always in training). Each group draws from its
+    own random stream (seed, group name), so adding or removing a group never changes another group's split."""
     split = np.array(["train"] * len(groups), dtype=object)
     for g in sorted(set(groups)):
+        rng = np.random.default_rng([seed, zlib.crc32(str(g).encode())])
         idx = rng.permutation(np.flatnonzero(groups == g))
         n_test = int(round(test_fraction * len(idx)))
         n_cal = int(round(calibration_fraction * len(idx)))
@@ -80,14 +82,16 @@ def descriptor_list(art: Artifact) -> list[dict[str, np.ndarray]]:
 
 
 def fit_model(desc: list[dict], ds: Artifact, settings: SNAPSettings, mask: np.ndarray) -> BayesianSNAP:
-    """Fit on the configurations selected by ``mask``, with per-group weight factors."""
+    """Fit on the configurations selected by ``mask``, with per-group and per-fidelity weight factors."""
     slices = split_atoms(ds.data)
     idx = np.flatnonzero(mask)
     groups = np.array(ds["groups"], dtype=object)
-    settings.fit.check_groups(groups)  # against the whole dataset: leave-one-group-out fits lack one group by design
+    fidelity = np.array(ds["fidelity"], dtype=object)
+    # against the whole dataset: leave-one-group-out fits lack one group by design
+    settings.fit.check_groups(groups, fidelity)
     return BayesianSNAP(settings).fit([desc[i] for i in idx], ds["energy"][idx],
                                       [ds["forces"][slices[i]] for i in idx], ds["stress"][idx], ds["n_atoms"][idx],
-                                      groups=groups[idx])
+                                      groups=groups[idx], fidelities=fidelity[idx])
 
 
 def predict_all(model: BayesianSNAP, desc: list[dict], ds: Artifact) -> dict[str, np.ndarray]:
@@ -106,15 +110,19 @@ def predict_all(model: BayesianSNAP, desc: list[dict], ds: Artifact) -> dict[str
 
 
 def metrics(mask_cfg: np.ndarray, mask_atom: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, float]:
-    """Energy RMSE/MAE (meV/atom), force RMSE/MAE (eV/A, per component), stress RMSE (GPa)."""
+    """Energy RMSE/MAE (meV/atom, over the configurations with an energy label), force RMSE/MAE (eV/A, per
+    component), stress RMSE (GPa)."""
     if not mask_cfg.any():
         return {}
     de = (p["energy_pred"] - p["energy_dft"])[mask_cfg] * 1000.0
+    de = de[np.isfinite(de)]
     df = (p["forces_pred"] - p["forces_dft"])[mask_atom]
     ds = (p["stress_pred"] - p["stress_dft"])[mask_cfg]
+    nan = float("nan")
     return {
-        "n_configs": int(mask_cfg.sum()), "n_atoms": int(mask_atom.sum()),
-        "energy_rmse_meV_atom": float(np.sqrt(np.mean(de**2))), "energy_mae_meV_atom": float(np.mean(np.abs(de))),
+        "n_configs": int(mask_cfg.sum()), "n_atoms": int(mask_atom.sum()), "n_energies": int(de.size),
+        "energy_rmse_meV_atom": float(np.sqrt(np.mean(de**2))) if de.size else nan,
+        "energy_mae_meV_atom": float(np.mean(np.abs(de))) if de.size else nan,
         "force_rmse_eV_A": float(np.sqrt(np.mean(df**2))) if df.size else float("nan"),
         "force_mae_eV_A": float(np.mean(np.abs(df))) if df.size else float("nan"),
         "stress_rmse_GPa": float(np.sqrt(np.mean(ds**2))),

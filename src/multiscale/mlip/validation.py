@@ -64,22 +64,25 @@ def force_informative(p: dict[str, np.ndarray], n_atoms: np.ndarray, tol: float 
 def conformal_report(p: dict[str, np.ndarray], cal_cfg: np.ndarray, eval_masks: dict[str, np.ndarray],
                      n_atoms: np.ndarray, coverage: float) -> dict[str, Any]:
     """Calibrate on ``cal_cfg`` configurations; coverage on each evaluation mask (configurations). Force
-    intervals use only configurations with non-zero DFT forces (see ``force_informative``)."""
+    intervals use only configurations with non-zero DFT forces (see ``force_informative``), energy intervals only
+    configurations with an energy label."""
     ferr, fstd = _force_arrays(p)
     eerr = p["energy_pred"] - p["energy_dft"]
     estd = p["energy_std"]
     informative = force_informative(p, n_atoms)
+    labelled = np.isfinite(eerr)
     cal_atoms = np.repeat(cal_cfg & informative, n_atoms)
     qf = conformal_quantile((np.abs(ferr) / fstd)[cal_atoms].ravel(), coverage)
-    qe = conformal_quantile((np.abs(eerr) / estd)[cal_cfg], coverage)
+    qe = conformal_quantile((np.abs(eerr) / estd)[cal_cfg & labelled], coverage)
     out: dict[str, Any] = {"nominal": coverage, "force_multiplier": qf, "energy_multiplier": qe,
                            "n_calibration_force_components": int(cal_atoms.sum() * 3),
-                           "n_calibration_energies": int(cal_cfg.sum())}
+                           "n_calibration_energies": int((cal_cfg & labelled).sum())}
     for name, mask in eval_masks.items():
         atoms = np.repeat(mask & informative, n_atoms)
+        emask = mask & labelled
         out[name] = {"force_coverage": coverage_of(ferr[atoms].ravel(), fstd[atoms].ravel(), qf),
                      "n_force_components": int(atoms.sum() * 3),
-                     "energy_coverage": coverage_of(eerr[mask], estd[mask], qe), "n_energies": int(mask.sum())}
+                     "energy_coverage": coverage_of(eerr[emask], estd[emask], qe), "n_energies": int(emask.sum())}
     return out
 
 
@@ -98,7 +101,7 @@ def baseline_predictions(ds: Artifact, baseline: dict[str, str], split: np.ndarr
     forces = [p.forces for p in points]
     stresses = [p.stress for p in points]
     e_dft = ds["energy"] / ds["n_atoms"]
-    e -= np.mean(e[split == "train"] - e_dft[split == "train"])  # align the energy zeros on training data
+    e -= np.nanmean(e[split == "train"] - e_dft[split == "train"])  # align the energy zeros on training data
     return {"energy_dft": e_dft, "energy_pred": e, "forces_dft": ds["forces"], "forces_pred": np.concatenate(forces),
             "stress_dft": ds["stress"], "stress_pred": np.array(stresses)}
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from multiscale.divergence.atlas import _fill_nearest, distance_threshold
+from multiscale.divergence.atlas import distance_threshold, fill_nearest
 
 
 def test_fill_nearest_keeps_values_and_fills_the_hole():
     a = np.arange(25, dtype=float).reshape(5, 5)
     a[2, 2] = a[1, 2] = np.nan
-    filled = _fill_nearest(a)
+    filled = fill_nearest(a)
     assert np.all(np.isfinite(filled))
     ok = np.isfinite(a)
     assert np.array_equal(filled[ok], a[ok])

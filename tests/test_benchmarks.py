@@ -32,11 +32,11 @@ def test_stage_of_rule_names():
 
 def test_busy_cores_come_from_the_benchmark_files(tmp_path):
     """An MPI job's CPU time is its ranks' sum: it keeps that many cores busy, which the queueing bound counts."""
-    from multiscale.benchmarks import _benchmark
+    from multiscale.benchmarks import benchmark_of
 
     header = "s\th:m:s\tmax_rss\tcpu_time\n"
     for name, wall, cpu, cores in (("mpi", 300.0, 590.0, 2), ("serial", 10.0, 9.1, 1), ("idle", 10.0, 0.2, 1)):
         (tmp_path / "benchmarks").mkdir(exist_ok=True)
         (tmp_path / "benchmarks" / f"{name}.tsv").write_text(header + f"{wall}\t0\t100\t{cpu}\n")
-        assert _benchmark(str(tmp_path / "logs" / f"{name}.log")) == (wall, cores)
-    assert _benchmark(str(tmp_path / "logs" / "missing.log")) is None
+        assert benchmark_of(str(tmp_path / "logs" / f"{name}.log")) == (wall, cores)
+    assert benchmark_of(str(tmp_path / "logs" / "missing.log")) is None

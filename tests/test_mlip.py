@@ -10,7 +10,9 @@ from multiscale.lammps import Potential, single_point
 from multiscale.mlip.snap import BayesianSNAP, SNAPSettings, descriptors, write_potential_files
 from multiscale.mlip.stage import split_by_group
 
-MENDELEV = Potential.shipped("eam/fs", "Al_mm.eam.fs", "Al", "EAM Mendelev 2008")
+
+def _mendelev() -> Potential:
+    return Potential.shipped("eam/fs", "Al_mm.eam.fs", "Al", "EAM Mendelev 2008")
 
 
 def _cell():
@@ -60,7 +62,7 @@ def test_descriptors_reproduce_pair_snap_in_a_skewed_cell(tmp_path, model_name):
 
 def test_bayesian_fit_learns_eam_and_knows_its_uncertainty():
     """Fit SNAP to EAM-labelled cells: small held-out errors, and a larger predicted std far from the data."""
-    pot = MENDELEV
+    pot = _mendelev()
     settings = SNAPSettings.from_dict({"twojmax": 4})
     data = []
     for atoms in _rattled_bulk(12, 0.02, 0.08, seed=5):
@@ -84,7 +86,7 @@ def test_group_weights_pull_the_fit_to_a_group_and_reject_unknown_groups():
     C44); a group name that no configuration carries is a clear error, not a silent no-op."""
     from multiscale.errors import ConfigError
 
-    pot = MENDELEV
+    pot = _mendelev()
     settings = SNAPSettings.from_dict({"twojmax": 2})
     rng = np.random.default_rng(3)
     rows, groups = [], []

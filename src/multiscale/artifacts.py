@@ -306,7 +306,7 @@ KINDS: dict[str, ArtifactKind] = {
         ),
         ArtifactKind(
             "md_specimen",
-            2,
+            1,
             "The plate-with-hole specimen relaxed in LAMMPS: per-atom fields, trust monitor, coarse-grained grid "
             "fields, the plasticity strain sweep. Positions and displacements in nm.",
             {
@@ -345,17 +345,17 @@ KINDS: dict[str, ArtifactKind] = {
             },
             {"specimen": "machine-readable specimen description (geometry, orientation, BCs, grid)",
              "flagged": "true if any frame had an atom above the extrapolation threshold",
-             "bulk_stress": "JSON: stress (GPa, Voigt) of the same homogeneous strain in a periodic bulk cell",
+             "bulk_stress": "stress (GPa, Voigt) of the same homogeneous strain in a periodic bulk cell",
              "far_field": "far-field cell definition and mean stresses",
              "plasticity": "onset strain of plasticity (or none below the largest swept strain)",
              "potential": "potential used", "settings": "JSON md and specimen settings",
              "relaxations": "per relaxation, iterations, final max force and whether it met the tolerance"},
             {"specimen": SpecimenDescription, "far_field": FarField, "plasticity": PlasticityOnset,
-             "relaxations": list[Relaxation]},
+             "relaxations": list[Relaxation], "bulk_stress": list[float]},
         ),
         ArtifactKind(
             "continuum",
-            3,
+            2,
             "Continuum (FEM) solution of the specimen: homogeneous check, Kirsch verification, plate fields on the "
             "shared grid (posterior ensemble mean and std), the linear response at the sweep strains.",
             {

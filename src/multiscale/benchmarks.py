@@ -38,7 +38,7 @@ class Job:
         return self.runtime if self.runtime is not None else self.end - self.start
 
 
-def _benchmark(log: str) -> tuple[float, int] | None:
+def benchmark_of(log: str) -> tuple[float, int] | None:
     """Wall seconds and busy cores of a job. The rules keep benchmark files beside their logs:
     <study>/logs/X.log <-> <study>/benchmarks/X.tsv."""
     tsv = Path(log.replace("/logs/", "/benchmarks/", 1)).with_suffix(".tsv")
@@ -74,7 +74,7 @@ def read_jobs(metadata_dir: Path, prefix: str) -> list[Job]:
                                                     list(meta.get("input", [])), logs=list(meta.get("log", []))))
         job.outputs.append(path)
     for job in jobs.values():
-        bench = _benchmark(job.logs[0]) if job.logs else None
+        bench = benchmark_of(job.logs[0]) if job.logs else None
         if bench is not None:
             job.runtime, job.cores = bench
     return list(jobs.values())

@@ -9,6 +9,8 @@ the workflow and the CLI call before any job runs.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,21 @@ def validate_config(config: Mapping[str, Any], sources: Sequence[str | Path] = (
     if problems:
         raise ConfigError(f"invalid study configuration in {where}:\n  - " + "\n  - ".join(problems))
     return filled
+
+
+def settings_from_dict(cls: type, d: Mapping[str, Any], key: str) -> Any:
+    """A settings dataclass from its config section ``d`` (nested dataclass fields from nested mappings).
+
+    ``key`` is the section's dotted path (named in errors). Raises :class:`ConfigError` on an unknown key, so a
+    stage called directly (CLI JSON arguments, no schema in between) rejects a typo as the workflow does."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {unknown}. Fix: use one of {names} (see "
+                          f"workflow/schemas/config.schema.yaml)")
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: settings_from_dict(hints[k], v, f"{key}.{k}")
+                  if dataclasses.is_dataclass(hints[k]) and isinstance(v, Mapping) else v for k, v in d.items()})
 
 
 def read_config(*paths: str | Path) -> dict[str, Any]:

@@ -115,8 +115,9 @@ def fit_cubic_elastic(strains: np.ndarray, stresses: np.ndarray) -> dict[str, tu
         else:
             xs44.append(e[i]), ys44.append(s[i])
     if min(len(set(xs11)), len(set(xs12)), len(set(xs44))) < 2:
-        raise CalculationError("fit_cubic_elastic needs normal and shear strains of at least two amplitudes "
-                               "(e.g. dft.configurations.elastic.amplitudes with one value gives +/- that strain)")
+        raise CalculationError("fit_cubic_elastic needs normal (xx) and shear (yz) strains of at least two distinct "
+                               "values each (an amplitude of both signs, or one amplitude and the unstrained cell); "
+                               "check the elastic strain amplitudes of the calling stage")
     c11, c12, c44 = _slope(xs11, ys11), _slope(xs12, ys12), _slope(xs44, ys44)
     return {"C11": (c11.slope, c11.slope_std), "C12": (c12.slope, c12.slope_std), "C44": (c44.slope, c44.slope_std)}
 

@@ -81,6 +81,23 @@ def instance(comm=None):
     return lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"], comm=comm or MPI.COMM_SELF)
 
 
+def create_system(lmp, region: str, boundary: str, mass: float, positions: np.ndarray) -> None:
+    """One species of ``mass`` (amu) at ``positions`` (n, 3; LAMMPS frame, Angstrom; ids 1..n in that order) in the
+    box of the ``region`` command (named ``box``), with ``boundary`` (e.g. ``p p p``, ``s s p``).
+
+    Raises :class:`CalculationError` when LAMMPS refuses the box or does not hold every atom."""
+    try:
+        lmp.commands_string(f"units metal\natom_style atomic\natom_modify map array sort 0 0\nboundary {boundary}\n"
+                            f"{region}\ncreate_box 1 box\nmass 1 {mass!r}")
+        n = len(positions)
+        lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, np.asarray(positions).ravel().tolist())
+    except Exception as exc:  # the lammps module raises plain Exception for every LAMMPS error
+        raise CalculationError(f"LAMMPS could not build the system ({region}): {exc}") from exc
+    if int(lmp.get_natoms()) != len(positions):
+        raise CalculationError(f"LAMMPS holds {lmp.get_natoms()} atoms, expected {len(positions)} (atoms outside "
+                               f"the box: {region})")
+
+
 def load_atoms(lmp, atoms: Atoms):
     """Create ``atoms`` (one species) in a LAMMPS instance; return the ASE->LAMMPS ``Prism``."""
     from ase.calculators.lammps import Prism
@@ -88,17 +105,25 @@ def load_atoms(lmp, atoms: Atoms):
 
     prism = Prism(atoms.cell[:], pbc=atoms.pbc)
     xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-    bnd = " ".join("p" if p else "f" for p in atoms.pbc)
-    lmp.commands_string(f"""units metal
-atom_style atomic
-atom_modify map array sort 0 0
-boundary {bnd}
-region box prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box
-create_box 1 box
-mass 1 {float(atomic_masses[atoms.numbers[0]])!r}""")
-    pos = prism.vector_to_lammps(atoms.positions, wrap=True)
-    lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), [1] * len(atoms), pos.ravel().tolist())
+    create_system(lmp, f"region box prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box",
+                  " ".join("p" if p else "f" for p in atoms.pbc), float(atomic_masses[atoms.numbers[0]]),
+                  prism.vector_to_lammps(atoms.positions, wrap=True))
     return prism
+
+
+def per_atom(lmp, compute: str, vector: bool = False) -> np.ndarray:
+    """The per-atom values of ``compute`` on this rank's local atoms (n_local,) or (n_local, n_columns)."""
+    from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY, LMP_TYPE_VECTOR
+
+    kind = LMP_TYPE_VECTOR if vector else LMP_TYPE_ARRAY
+    return np.array(lmp.numpy.extract_compute(compute, LMP_STYLE_ATOM, kind), dtype=float)
+
+
+def global_array(lmp, compute: str) -> np.ndarray:
+    """The global array of ``compute`` (e.g. the design rows of ``compute snap``)."""
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY
+
+    return np.array(lmp.numpy.extract_compute(compute, LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY), dtype=float)
 
 
 def rotation(prism) -> np.ndarray:
@@ -126,8 +151,6 @@ class Session:
         self.lmp = instance(comm)
         try:
             prism = load_atoms(self.lmp, atoms)
-            if int(self.lmp.get_natoms()) != len(atoms):
-                raise CalculationError(f"LAMMPS holds {self.lmp.get_natoms()} atoms, expected {len(atoms)}")
             self.rot = rotation(prism)
             self.run(f"{potential.commands()}\n"
                      "thermo_style custom step pe press pxx pyy pzz pyz pxz pxy vol lx\nthermo_modify norm no")

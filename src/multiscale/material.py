@@ -15,6 +15,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
+from multiscale.config import settings_from_dict
 from multiscale.errors import ConfigError
 
 LATTICES = ("fcc", "bcc", "sc")
@@ -36,7 +37,7 @@ class Material:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Material:
-        return cls(**d)
+        return settings_from_dict(cls, d, "material")
 
     def cubic_cell(self, a: float | None = None) -> Atoms:
         """The conventional cubic cell at lattice constant ``a`` (default ``a_guess``), Angstrom."""
@@ -80,8 +81,16 @@ def bulk_coordination(material: Material, a0: float) -> float:
 
 
 def nearest_neighbour_distance(material: Material, a0: float) -> float:
-    """Nearest-neighbour distance (Angstrom) of the ideal lattice."""
-    return neighbour_shells(material, a0)[0]
+    """Nearest-neighbour distance (Angstrom) of the ideal lattice: a0/sqrt(2) (fcc), a0 sqrt(3)/2 (bcc), a0 (sc).
+
+    Raises :class:`ConfigError` for another lattice."""
+    if material.lattice == "fcc":
+        return a0 / np.sqrt(2)
+    if material.lattice == "bcc":
+        return a0 * np.sqrt(3) / 2
+    if material.lattice == "sc":
+        return float(a0)
+    raise ConfigError(f"material.lattice = '{material.lattice}'. Fix: use one of {LATTICES}")
 
 
 def oriented_crystal(material: Material, a0: float, orientation: list[list[int]], size: tuple[int, int, int]

@@ -18,6 +18,8 @@ import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from multiscale.errors import ArtifactError
 
 
@@ -30,10 +32,10 @@ def to_json(value: Any) -> str:
             return {str(k): plain(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
             return [plain(x) for x in v]
-        if hasattr(v, "item") and callable(v.item):  # numpy scalars
-            return v.item()
-        if hasattr(v, "tolist"):  # numpy arrays
+        if isinstance(v, np.ndarray):
             return v.tolist()
+        if isinstance(v, np.generic):  # numpy scalars
+            return v.item()
         return v
 
     return json.dumps(plain(value), sort_keys=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from multiscale.config import settings_from_dict
 from multiscale.errors import ConfigError
 from multiscale.records import (
     SpecimenCrystal,
@@ -49,7 +50,7 @@ class Specimen:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> Specimen:
-        s = cls(**d)
+        s = settings_from_dict(cls, d, f"{source}: specimen")
         s.check(source)
         return s
 

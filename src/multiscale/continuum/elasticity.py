@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from multiscale.config import settings_from_dict
+
 
 @dataclass
 class ContinuumSettings:
@@ -21,7 +23,7 @@ class ContinuumSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ContinuumSettings:
-        return cls(**d)
+        return settings_from_dict(cls, d, "continuum")
 
 
 def import_dolfinx():

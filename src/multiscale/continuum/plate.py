@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from multiscale.config import settings_from_dict
 from multiscale.continuum.elasticity import import_dolfinx
 from multiscale.errors import ConfigError
 
@@ -34,7 +35,7 @@ class MeshSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MeshSettings:
-        return cls(**d)
+        return settings_from_dict(cls, d, "continuum.mesh")
 
 
 def _rho(s: MeshSettings, j: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ pass through the same filter.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,7 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
     # homogeneous check: the specimen's uniaxial strain in a block (exact in P1) vs the MD periodic bulk cell
     strain = np.array([spec.strain, 0, 0, 0, 0, 0])
     homog = solve_homogeneous(c_mean, strain, settings, comm)
-    bulk_md = np.array(json.loads(sp.attrs["bulk_stress"]))
+    bulk_md = np.array(sp.attr("bulk_stress"))
 
     kirsch = kirsch_check(comm, mesh_settings)
 

@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from multiscale.artifacts import digest, read_artifact, write_artifact
+from multiscale.config import settings_from_dict
 from multiscale.errors import ConfigError, SCFConvergenceError
 from multiscale.units import EV_PER_A3_TO_GPA
 
@@ -42,7 +43,7 @@ class DFTSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DFTSettings:
-        return cls(**d)
+        return settings_from_dict(cls, d, "dft")
 
     def __post_init__(self) -> None:
         if self.smearing_method not in SMEARING_METHODS:

@@ -17,9 +17,10 @@ Two parts, each one workflow job (every calculation goes through the shared cach
     error of each constant is its change to the next tighter value of each scan (higher k-density, smaller
     smearing, higher cutoff); it must stay within ``tolerances.elastic``.
 
-:func:`assemble` turns the two parts into the ``dft_convergence`` artifact, a markdown table, a figure and a
-``properties`` artifact of the converged values (scale ``dft-converged``) that the atlas compares with the
-training-settings values and with experiment.
+:func:`analyse` turns the two parts into a :class:`ConvergenceStudy`, and
+:func:`multiscale.dft.stage.assemble_convergence` writes it as the ``dft_convergence`` artifact, a markdown table,
+a figure and a ``properties`` artifact of the converged values (scale ``dft-converged``) that the atlas compares
+with the training-settings values and with experiment.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ase import Atoms
 
 from multiscale.artifacts import read_artifact, read_properties, write_artifact
 from multiscale.atomsio import structure_arrays
+from multiscale.config import settings_from_dict
 from multiscale.dft.calculator import DFTSettings, cached_single_point, kpoints_for, smearing_label
 from multiscale.elastic import deform_cell, eos_properties, fit_cubic_elastic
 from multiscale.errors import ConfigError
@@ -76,9 +78,7 @@ class ConvergenceSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConvergenceSettings:
-        d = dict(d)
-        elastic = ElasticScanSettings(**d.pop("elastic", {}))
-        return cls(**d, elastic=elastic)
+        return settings_from_dict(cls, d, "convergence")
 
     def check(self, dft: DFTSettings, where: str = "convergence") -> None:
         """Every scan must reach beyond the setting it judges, or the error estimate is meaningless."""

@@ -11,11 +11,8 @@ from pathlib import Path
 from multiscale.dft.calculator import smearing_label
 from multiscale.dft.convergence import CELL_PARAMS, CONSTANTS, ELASTIC_PARAMS, ConvergenceStudy
 from multiscale.fileio import write_text_atomic
+from multiscale.formatting import fmt
 from multiscale.plotting import pyplot, save
-
-
-def _fmt(x: float, nd: int = 3) -> str:
-    return "-" if not math.isfinite(x) else f"{x:.{nd}g}"
 
 
 def write_markdown(study: ConvergenceStudy, path: str | Path, figure_name: str) -> None:
@@ -37,8 +34,8 @@ def write_markdown(study: ConvergenceStudy, path: str | Path, figure_name: str) 
     for r in ctab:
         mark = "configured" if r["configured"] else ("reference (tightest)" if r["tightest"] else "")
         lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | "
-                     f"{_fmt(r['energy_error'])} | {_fmt(r['energy_abs_error'])} | {_fmt(r['force_error'])} | "
-                     f"{_fmt(r['stress_error'])} | {ok[r['passes']] if not r['tightest'] else '-'} | {mark} |")
+                     f"{fmt(r['energy_error'], 3)} | {fmt(r['energy_abs_error'], 3)} | {fmt(r['force_error'], 3)} | "
+                     f"{fmt(r['stress_error'], 3)} | {ok[r['passes']] if not r['tightest'] else '-'} | {mark} |")
     lines += ["", f"Configured settings within the tolerances: {ok[verdict['cells_converged']]}.", "",
               "## Elastic constants: 1-atom primitive cell", "",
               f"Reference settings: ecut {reference['ecut']:g} eV, k-density {reference['kpt_density']:g}/A^-1, "
@@ -49,7 +46,7 @@ def write_markdown(study: ConvergenceStudy, path: str | Path, figure_name: str) 
     for r in etab:
         cs = [f"{c:.1f} ± {s:.1f}" if math.isfinite(s) else f"{c:.1f}" for c, s in zip(r["C"], r["C_std"],
                                                                                         strict=True)]
-        ch = " / ".join(_fmt(100 * x, 2) for x in r["change"])
+        ch = " / ".join(fmt(100 * x, 2) for x in r["change"])
         lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | {' | '.join(cs)} | "
                      f"{ch} | {'reference' if r['reference'] else ''} |")
     ref = next(r for r in etab if r["reference"])
@@ -57,8 +54,8 @@ def write_markdown(study: ConvergenceStudy, path: str | Path, figure_name: str) 
               f"{ok[verdict['elastic_converged']]}):", ""]
     for k, c in zip(CONSTANTS, ref["C"], strict=True):
         lines.append(f"- {k} = {c:.1f} GPa: " + ", ".join(f"{p} {100 * v:.2f}%" for p, v in remaining[k].items()))
-    lines += ["", f"Equation of state at the reference settings: a0 = {eos['a0']:.4f} ± {_fmt(eos['a0_std'], 2)} "
-              f"A, B = {eos['B']:.2f} ± {_fmt(eos['B_std'], 2)} GPa (fit errors).", ""]
+    lines += ["", f"Equation of state at the reference settings: a0 = {eos['a0']:.4f} ± {fmt(eos['a0_std'], 2)} "
+              f"A, B = {eos['B']:.2f} ± {fmt(eos['B_std'], 2)} GPa (fit errors).", ""]
     if train:
         lines += ["## Training settings vs converged settings", "",
                   "| property | training settings (conventional cell) | converged (primitive cell) | difference |",
@@ -68,7 +65,7 @@ def write_markdown(study: ConvergenceStudy, path: str | Path, figure_name: str) 
         for k, (c, s) in conv_vals.items():
             if k in train:
                 t, ts = train[k][0], train[k][1]
-                lines.append(f"| {k} | {t:.4g} ± {_fmt(ts, 2)} | {c:.4g} ± {_fmt(s, 2)} | "
+                lines.append(f"| {k} | {t:.4g} ± {fmt(ts, 2)} | {c:.4g} ± {fmt(s, 2)} | "
                              f"{100 * (t - c) / abs(c):+.1f}% |")
         lines.append("")
     lines.append(f"Figure: `{figure_name}`.")

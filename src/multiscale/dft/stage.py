@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def write_structures(group: str, material: dict, dft: dict, out: str, eos: str |
     data.update(names=[a.info["name"] for a in images], groups=[group] * len(images),
                 metadata=[a.info["metadata"] for a in images])
     write_artifact(out, "dft_structures", data, {"group": group, "material": material},
-                   inputs=[eos] if eos else [], config={"material": material, "configurations": conf.__dict__})
+                   inputs=[eos] if eos else [], config={"material": material, "configurations": asdict(conf)})
 
 
 def run_configuration(structures: str, name: str, dft: dict, out: str, txt: str | None = None, comm=None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from multiscale.config import settings_from_dict
 from multiscale.elastic import deform_cell, elastic_strain_set
 from multiscale.errors import ConfigError
 from multiscale.material import Material, slab
@@ -95,9 +96,7 @@ class ConfigurationSettings:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConfigurationSettings:
         """From the ``dft.configurations`` config section (missing groups take their defaults)."""
-        groups = {"eos": EOSGroup, "elastic": ElasticGroup, "rattle": RattleGroup, "thermal": ThermalGroup,
-                  "vacancy": VacancyGroup, "surface": SurfaceGroup}
-        return cls(seed=d.get("seed", 7), **{g: make(**d.get(g, {})) for g, make in groups.items()})
+        return settings_from_dict(cls, d, "dft.configurations")
 
     def count(self, group: str) -> int:
         """Number of configurations of ``group``. Raises :class:`ConfigError` for an unknown group."""

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from multiscale.artifacts import Artifact, read_artifact
-from multiscale.grading import EXTRAPOLATION_THRESHOLD
-from multiscale.material import Material, bulk_coordination, neighbour_shells
+from multiscale.config import settings_from_dict
+from multiscale.material import Material, bulk_coordination, coordination_cutoff
+from multiscale.mlip.snap import SNAPSettings
 from multiscale.records import (
     CrossValidation,
     DistanceThreshold,
@@ -53,7 +54,7 @@ class AtlasSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AtlasSettings:
-        return cls(**d)
+        return settings_from_dict(cls, d, "divergence")
 
 
 # ------------------------------------------------------------------------------------------ explanations
@@ -110,16 +111,15 @@ def _strain_invariants(meta: dict[str, Any]) -> tuple[float, float]:
     return float(np.trace(e)), float(np.sqrt(2.0 / 3.0 * np.sum(dev * dev)))
 
 
-def mlip_atom_records(ds: Artifact, pot: Artifact, val: Artifact, a0: float, lattice_shells: tuple[float, float]
-                      ) -> dict[str, Any]:
-    """Per-atom records of the out-of-sample configurations: force error and features."""
+def mlip_atom_records(ds: Artifact, val: Artifact, cut: float) -> dict[str, Any]:
+    """Per-atom records of the out-of-sample configurations: force error and features (``cut``: the neighbour
+    cutoff of the coordination, Angstrom)."""
     from ase.neighborlist import neighbor_list
 
     from multiscale.atomsio import images_from_arrays
 
     images = images_from_arrays(ds.data)
     split = np.array(val["split"], dtype=object)
-    cut = 0.5 * (lattice_shells[0] + lattice_shells[1])
     rows, err, cfg, grp = [], [], [], []
     start = 0
     for k, atoms in enumerate(images):
@@ -176,7 +176,8 @@ CONTINUUM_FEATURES = ["distance_to_hole", "local_strain", "strain_gradient", "co
                       "non_lattice_fraction", "mlip_uncertainty"]
 
 
-def _fill_nearest(a: np.ndarray) -> np.ndarray:
+def fill_nearest(a: np.ndarray) -> np.ndarray:
+    """``a`` (2-D grid) with every non-finite cell set to the value of its nearest finite cell."""
     from scipy.ndimage import distance_transform_edt
 
     missing = ~np.isfinite(a)
@@ -193,7 +194,7 @@ def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: 
     n = int(round(np.sqrt(len(centres))))
     u_md = sp["load_displacement"]
     s_md, s_fem = sp["load_stress"], cont["stress"]
-    bulk = np.array(json.loads(sp.attrs["bulk_stress"]))  # GPa, Voigt
+    bulk = np.array(sp.attr("bulk_stress"))  # GPa, Voigt
     scale = float(np.linalg.norm(bulk))
     ds = s_fem - s_md
     rel = np.linalg.norm(ds, axis=1) / scale
@@ -207,8 +208,8 @@ def continuum_cell_records(sp: Artifact, cont: Artifact, radius: float, grid_h: 
     # Cells inside the hole carry no value: fill them with the nearest cell's value first, so the cells at the
     # hole surface (where the divergence is largest) get one-sided differences instead of NaN
     u_fem = cont["displacement"]
-    ux = _fill_nearest(u_fem[:, 0].reshape(n, n))
-    uy = _fill_nearest(u_fem[:, 1].reshape(n, n))
+    ux = fill_nearest(u_fem[:, 0].reshape(n, n))
+    uy = fill_nearest(u_fem[:, 1].reshape(n, n))
     dux_dy, dux_dx = np.gradient(ux, grid_h)
     duy_dy, duy_dx = np.gradient(uy, grid_h)
     exx, eyy, exy = dux_dx, duy_dy, 0.5 * (dux_dy + duy_dx)
@@ -342,11 +343,11 @@ def compute_atlas(dataset: str, potential: str, validation: str, specimen: str, 
     radius, grid_h = float(desc.geometry.hole_radius_nm), float(desc.grid.cell_nm)
     a0_md = float(desc.crystal.lattice_constant_A)
     mat = Material(element=desc.crystal.element, lattice=desc.crystal.lattice, a_guess=a0_md)
-    threshold = float(pot.json_attr("settings").get("extrapolation_threshold", EXTRAPOLATION_THRESHOLD))
+    threshold = SNAPSettings.from_dict(pot.json_attr("settings")).validation.extrapolation_threshold
 
     # DFT -> MLIP, per atom
     ds = read_artifact(dataset, "dft_dataset")
-    a = mlip_atom_records(ds, pot, val, a0_md, neighbour_shells(mat, a0_md))
+    a = mlip_atom_records(ds, val, coordination_cutoff(mat, a0_md))
     mlip_exp, mlip_shap = (explain(a["features"], a["error"], MLIP_FEATURES, s) if len(a["error"]) > 2
                            else (None, np.full(a["features"].shape, np.nan)))
     gstar = grade_threshold(a["features"][:, MLIP_FEATURES.index("grade")], a["error"], s.force_tolerance, s)

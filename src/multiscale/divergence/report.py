@@ -13,21 +13,12 @@ from pathlib import Path
 from multiscale.artifacts import read_artifact, read_properties
 from multiscale.divergence.atlas import Atlas
 from multiscale.divergence.transitions import DivergenceRecord, SummaryInputs, load_experiment
+from multiscale.formatting import fmt, pm
 
 NAN = float("nan")
 FIGURE_NOTE = ("Figures (`figures/`): `stress_maps.png`, `divergence_vs_distance.png`, `shap_continuum.png`, "
                "`shap_mlip.png`, `properties_parity.png`, `parity_forces.png`, `plasticity.png`, "
                "`trust_monitor.png`.")
-
-
-def _fmt(x: float, nd: int = 4) -> str:
-    if not math.isfinite(x):
-        return "-"
-    return f"{x:.{nd}g}"
-
-
-def _pm(v: float, s: float) -> str:
-    return _fmt(v) + (f" ± {_fmt(s, 2)}" if math.isfinite(s) else "")
 
 
 def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRecord], atlas: Atlas | None) -> str:
@@ -56,8 +47,8 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
     for s in ("train", "calibration", "test"):
         m = metrics.get(s) or {}
         if m:
-            lines.append(f"| {s} | {m['n_configs']} | {_fmt(m['energy_rmse_meV_atom'])} | "
-                         f"{_fmt(m['force_rmse_eV_A'])} | {_fmt(m['force_mae_eV_A'])} | {_fmt(m['stress_rmse_GPa'])} |")
+            lines.append(f"| {s} | {m['n_configs']} | {fmt(m['energy_rmse_meV_atom'])} | "
+                         f"{fmt(m['force_rmse_eV_A'])} | {fmt(m['force_mae_eV_A'])} | {fmt(m['stress_rmse_GPa'])} |")
     if inputs.validation:
         from multiscale.mlip.report import markdown
 
@@ -68,9 +59,9 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
               "| transition | quantity | fine | coarse | coarse - fine | relative | units |",
               "|---|---|---|---|---|---|---|"]
     for r in records:
-        lines.append(f"| {r.transition} | {r.quantity} | {_pm(r.fine, r.fine_std)} | "
-                     f"{_pm(r.coarse, r.coarse_std)} | {_fmt(r.difference)} | "
-                     f"{_fmt(100 * r.relative, 3) + ' %' if math.isfinite(r.relative) else '-'} | {r.units} |")
+        lines.append(f"| {r.transition} | {r.quantity} | {pm(r.fine, r.fine_std)} | "
+                     f"{pm(r.coarse, r.coarse_std)} | {fmt(r.difference)} | "
+                     f"{fmt(100 * r.relative, 3) + ' %' if math.isfinite(r.relative) else '-'} | {r.units} |")
     if inputs.experiment:
         exp = load_experiment(inputs.experiment)
         lines += ["", "## Experimental references", ""]
@@ -83,7 +74,7 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
         lines += ["", "## Thermal expansion (MD, NPT)", "", "| quantity | value | std | units | how |",
                   "|---|---|---|---|---|"]
         for n, v, sd, u, note in zip(th["names"], th["values"], th["std"], th["units"], th["notes"], strict=True):
-            lines.append(f"| {n} | {_fmt(v, 5)} | {_fmt(sd, 2)} | {u} | {note} |")
+            lines.append(f"| {n} | {fmt(v, 5)} | {fmt(sd, 2)} | {u} | {note} |")
     if inputs.speed:
         sp_info = json.loads(Path(inputs.speed).read_text())
         lines += ["", "## MD speed (same system, same process)", "", f"System: {sp_info['system']}, "
@@ -119,7 +110,7 @@ def convergence_lines(convergence: str, converged: str, training: str) -> list[s
     art = read_artifact(converged, "properties")
     for n, v, sd, u, note in zip(art["names"], art["values"], art["std"], art["units"], art["notes"], strict=True):
         t = train.get(n, (NAN, NAN))[0]
-        lines.append(f"| {n} ({u}) | {_fmt(t)} | {_pm(v, sd)} | {_fmt(t - v)} ({_fmt(100 * (t - v) / abs(v), 2)}%) "
+        lines.append(f"| {n} ({u}) | {fmt(t)} | {pm(v, sd)} | {fmt(t - v)} ({fmt(100 * (t - v) / abs(v), 2)}%) "
                      f"| {note} |")
     return lines + [""]
 
@@ -131,11 +122,11 @@ def atlas_lines(atlas: Atlas) -> list[str]:
     lines = ["", "## Divergence atlas", ""]
     lines += ["### Validity regions", "",
               f"- **DFT -> MLIP forces** within {s.force_tolerance} eV/Å below extrapolation grade "
-              f"g* = {_fmt(gstar.g_star, 3)} ± {_fmt(gstar.std, 2)} (bootstrap over {gstar.n_atoms} "
+              f"g* = {fmt(gstar.g_star, 3)} ± {fmt(gstar.std, 2)} (bootstrap over {gstar.n_atoms} "
               f"out-of-sample atoms): {gstar.meaning}.",
               f"- **Atomistic -> continuum stress** within {100 * s.stress_tolerance:g} % of the bulk stress beyond "
-              f"d* = {_fmt(dstar.d_star_nm, 3)} nm from the hole surface (range {_fmt(dstar.range_nm[0], 3)} "
-              f"to {_fmt(dstar.range_nm[1], 3)} nm with the FEM posterior std; grid resolution {atlas.grid_nm} nm): "
+              f"d* = {fmt(dstar.d_star_nm, 3)} nm from the hole surface (range {fmt(dstar.range_nm[0], 3)} "
+              f"to {fmt(dstar.range_nm[1], 3)} nm with the FEM posterior std; grid resolution {atlas.grid_nm} nm): "
               f"{dstar.meaning}.", ""]
     lines += ["### Explanations (gradient-boosted trees + SHAP)", "",
               "| transition | records | CV R2 | trust | features, by mean abs SHAP |", "|---|---|---|---|---|"]
@@ -149,7 +140,7 @@ def atlas_lines(atlas: Atlas) -> list[str]:
               f"- flagged: **{monitor.flagged}** ({monitor.max_n_above} atoms above the extrapolation threshold at "
               f"worst, max grade {monitor.max_grade:.3g} over {monitor.frames} frames; under load "
               f"{monitor.atoms_above_at_load} atoms, median distance from the hole surface "
-              f"{_fmt(monitor.median_distance_of_flagged_atoms_nm or NAN, 3)} nm).",
+              f"{fmt(monitor.median_distance_of_flagged_atoms_nm or NAN, 3)} nm).",
               "- relaxations: " + "; ".join(f"strain {r.strain}: {r.iterations} iterations, fmax "
                                              f"{r.fmax:.2g} eV/Å{'' if r.converged else ' (NOT converged)'}"
                                              for r in monitor.relaxations), ""]
@@ -159,7 +150,7 @@ def atlas_lines(atlas: Atlas) -> list[str]:
         atoms = w.atoms if w else None
         median = w.median_distance_from_hole_nm if w else None
         lines.append(f"- plasticity onset at strain **{plast.onset_strain}**: {atoms} non-lattice atoms, "
-                     f"median {_fmt(median or NAN, 3)} nm from the hole surface; "
+                     f"median {fmt(median or NAN, 3)} nm from the hole surface; "
                      f"the linear continuum has no such event.")
         onset = next(r for r in plast.sweep if r.strain == plast.onset_strain)
         if onset.n_above > 0:

@@ -13,9 +13,10 @@ from typing import Any
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.divergence.atlas import compute_atlas
 from multiscale.divergence.figures import plot_atlas
-from multiscale.divergence.report import _fmt, render_summary
+from multiscale.divergence.report import render_summary
 from multiscale.divergence.transitions import SummaryInputs, build_records, columns
 from multiscale.fileio import write_text_atomic
+from multiscale.formatting import fmt
 
 NAN = float("nan")
 
@@ -56,6 +57,6 @@ def write_sweep_table(study: str, points: dict[str, str], out: str) -> None:
         cells = []
         for key in columns:
             c, r = rec.get(key, (NAN, NAN))
-            cells.append(f"{_fmt(c)} ({_fmt(100 * r, 3)} %)" if math.isfinite(r) else _fmt(c))
+            cells.append(f"{fmt(c)} ({fmt(100 * r, 3)} %)" if math.isfinite(r) else fmt(c))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     write_text_atomic(out, "\n".join(lines) + "\n")

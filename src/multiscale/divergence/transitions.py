@@ -177,11 +177,10 @@ def build_records(inputs: SummaryInputs) -> list[DivergenceRecord]:
 
 def _specimen_records(specimen: str, cont, add) -> None:
     """MD bulk -> MD specimen and MD -> continuum records of the plate with a hole."""
-    import json
 
     sp = read_artifact(specimen, "md_specimen")
     far_info = sp.attr("far_field")
-    bulk = np.array(json.loads(sp.attrs["bulk_stress"]))
+    bulk = np.array(sp.attr("bulk_stress"))
     far = np.hypot(*sp["centres"].T) >= sp.attr("specimen").geometry.interior_half_width_nm
     for k, name in enumerate(VOIGT_NAMES[:3]):
         md_far = float(far_info.load_stress[k])

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from multiscale.config import settings_from_dict
 from multiscale.elastic import deform_cell, elastic_strain_set, fit_cubic_elastic
 from multiscale.errors import CalculationError
 from multiscale.lammps import Potential, Session
@@ -58,9 +59,7 @@ class MDSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MDSettings:
-        d = dict(d)
-        surface, thermal = d.pop("surface", {}), d.pop("thermal", {})
-        return cls(**d, surface=SurfaceSettings(**surface), thermal=ThermalSettings(**thermal))
+        return settings_from_dict(cls, d, "md")
 
 
 def relax_lattice(pot: Potential, material: Material, settings: MDSettings, comm=None) -> tuple[float, float]:

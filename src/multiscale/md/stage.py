@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from multiscale.artifacts import read_artifact, write_artifact
+from multiscale.artifacts import read_artifact, read_properties, write_artifact
 from multiscale.errors import CalculationError
 from multiscale.fileio import write_text_atomic
 from multiscale.lammps import Potential, Session
@@ -53,12 +53,6 @@ def _scratch(out: str, comm, files: dict[str, str]):
 
 def _potential_files(art) -> dict[str, str]:
     return {"snap.snapparam": art.attrs["snapparam"], "snap.snapcoeff": art.attrs["snapcoeff"]}
-
-
-def _lattice_constant(properties: str) -> float:
-    """The MD lattice constant (Angstrom) from a ``properties`` artifact."""
-    props = read_artifact(properties, "properties")
-    return float(props["values"][list(props["names"]).index("a0")])
 
 
 def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any], out: str, comm=None) -> None:
@@ -109,7 +103,7 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     MDSettings.from_dict(md)  # the md section is validated even though the specimen uses only its own keys
     model, element = load_model(potential)
     art = read_artifact(potential, "potential")
-    a0 = _lattice_constant(properties)
+    a0 = read_properties(properties)["a0"][0]
     rank0 = comm is None or comm.rank == 0
     threshold = model.settings.validation.extrapolation_threshold
     sna = model.settings.descriptor.compute_args(quadratic=False)
@@ -188,7 +182,7 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     data["monitor_n_above"] = data["monitor_n_above"].astype(int)
     write_artifact(out, "md_specimen", data, {
         "specimen": spec.description(a0, mat.element, mat.lattice, removed), "flagged": bool(flagged),
-        "bulk_stress": json.dumps(bulk.tolist()), "far_field": far_info,
+        "bulk_stress": bulk.tolist(), "far_field": far_info,
         "plasticity": plasticity, "potential": pot.name, "relaxations": [Relaxation(**r) for r in stops],
         "settings": json.dumps({"md": md, "specimen": specimen})},
         inputs=[potential, properties], config={"md": md, "specimen": specimen, "material": material})
@@ -202,7 +196,7 @@ def run_speed(potential: str, properties: str, material: dict[str, Any], baselin
     import time
 
     mat = Material.from_dict(material)
-    a0 = _lattice_constant(properties)
+    a0 = read_properties(properties)["a0"][0]
     art = read_artifact(potential, "potential")
     _, element = load_model(potential)
     rank0 = comm is None or comm.rank == 0
@@ -236,7 +230,7 @@ def run_thermal(potential: str, properties: str, material: dict[str, Any], md: d
     mat = Material.from_dict(material)
     model, element = load_model(potential)
     art = read_artifact(potential, "potential")
-    a0 = _lattice_constant(properties)
+    a0 = read_properties(properties)["a0"][0]
     th = settings.thermal
     draws = model.sample_coefficients(int(th.posterior_samples), settings.seed + 1)
     rank0 = comm is None or comm.rank == 0

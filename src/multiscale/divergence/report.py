@@ -10,6 +10,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from multiscale.artifacts import read_artifact, read_properties
 from multiscale.divergence.atlas import Atlas
 from multiscale.divergence.transitions import DivergenceRecord, SummaryInputs, load_experiment
@@ -35,6 +37,7 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
     lines += ["## Settings behind the numbers", "",
               f"- DFT: {dft_art.json_attr('settings')}",
               f"- DFT properties: {dft_art['notes'][0]}; elastic constants: {dft_art['notes'][2]}",
+              *fidelity_lines(inputs.dataset),
               f"- MLIP: linear SNAP {pot.json_attr('settings')}; Bayesian hyperparameters alpha = "
               f"{hyper['alpha']:.4g}, lambda = {hyper['lambda']:.4g}",
               f"- MD: {read_artifact(inputs.md, 'properties')['notes'][0]}",
@@ -88,6 +91,20 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
     lines += ["", "## Provenance", "", f"- multiscale {prov.get('package_version')}, commit {prov.get('git_commit')}",
               f"- software: {json.dumps(prov.get('software'))}", ""]
     return "\n".join(lines)
+
+
+def fidelity_lines(dataset: str | None) -> list[str]:
+    """One line per fidelity of the training data: its settings, labels and number of configurations."""
+    if not dataset:
+        return []
+    ds = read_artifact(dataset, "dft_dataset")
+    counts = {str(f): int(np.sum(ds["fidelity"] == f)) for f in sorted(set(ds["fidelity"]))}
+    lines = []
+    for name, info in ds.json_attr("fidelities").items():
+        lines.append(f"- Training data, fidelity `{name}`: {counts.get(name, 0)} configurations, labels "
+                     f"{', '.join(info['labels'])}; settings {info['settings']}" +
+                     (f"; scans: {'; '.join(info['scans'])}" if "scans" in info else ""))
+    return lines
 
 
 def convergence_lines(convergence: str, converged: str, training: str) -> list[str]:

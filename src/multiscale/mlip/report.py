@@ -55,7 +55,7 @@ def plot_validation(v: ValidationFigures, fig_dir: Path) -> None:
                 m = (g == grp) & (s == sp)
                 if m.any():
                     ax.scatter(x[m], y[m], s=14, marker=marker, alpha=0.7, label=f"{grp} ({sp})")
-        lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+        lo, hi = float(np.nanmin([x, y])), float(np.nanmax([x, y]))  # NaN: a configuration without that label
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel(f"DFT {label}")
         ax.set_ylabel(f"SNAP ({v.model}) {label}")

@@ -49,7 +49,9 @@ class Potential:
 
         ``key`` names the config key the file came from in the error raised when it does not exist."""
         path = potential_file(file, key)
-        return cls(pair_style, f"* * {path} {element}", name or f"{pair_style} ({Path(file).name})")
+        # a funcfl file (pair_style eam) holds one element and takes no element names
+        coeff = f"* * {path}" if _base_style(pair_style) in FUNCFL_STYLES else f"* * {path} {element}"
+        return cls(pair_style, coeff, name or f"{pair_style} ({Path(file).name})")
 
     def commands(self) -> str:
         return f"pair_style {self.pair_style}\npair_coeff {self.pair_coeff}"
@@ -71,6 +73,86 @@ def potential_file(name: str, key: str = "mlip.baseline.file") -> str:
         raise ConfigError(f"{key} = '{name}': no such potential file ({path}). Fix: give the name of a file in "
                           f"{potentials_folder()} or an absolute path")
     return str(path)
+
+
+# EAM styles whose file is a setfl (element list in its 4th line) and the one whose file is a funcfl (one element,
+# its atomic number first in the 2nd line); a style's accelerator suffix (/opt, /omp, /gpu, /kk, /intel) is ignored
+SETFL_STYLES = ("eam/alloy", "eam/fs", "eam/he", "eam/cd")
+FUNCFL_STYLES = ("eam",)
+
+
+def _base_style(pair_style: str) -> str:
+    """``pair_style`` without its accelerator suffix: eam/fs/opt -> eam/fs, eam/omp -> eam."""
+    parts = pair_style.split()[0].split("/") if pair_style.split() else [""]
+    two = "/".join(parts[:2])
+    return two if two in SETFL_STYLES else parts[0]
+
+
+def potential_elements(path: str | Path, pair_style: str, key: str = "mlip.baseline.file") -> list[str] | None:
+    """The elements a potential file is made for, read from its header: the element list of an EAM setfl file
+    (``eam/alloy``, ``eam/fs``, ...: line 4, ``N El1 ... ElN``), the element of an EAM funcfl file (``eam``: the
+    atomic number opening line 2). None for other pair styles, whose files are not read.
+
+    Raises :class:`ConfigError` naming ``key`` when the header is not of that form."""
+    from ase.data import chemical_symbols
+
+    style = _base_style(pair_style)
+    if style not in SETFL_STYLES + FUNCFL_STYLES:
+        return None
+    try:
+        with open(path, errors="replace") as f:
+            lines = [f.readline() for _ in range(4)]
+        if style in SETFL_STYLES:
+            words = lines[3].split()
+            n = int(words[0])
+            elements = words[1 : 1 + n]
+            if n < 1 or len(elements) != n:
+                raise ValueError(f"line 4 lists {len(elements)} elements, announces {n}")
+            return elements
+        z = int(lines[1].split()[0])
+        if not 0 < z < len(chemical_symbols):
+            raise ValueError(f"line 2 opens with {z}, not an atomic number")
+        return [chemical_symbols[z]]
+    except (ValueError, IndexError) as exc:
+        where = "line 4: the number of elements, then their symbols" if style in SETFL_STYLES else \
+            "line 2: the atomic number first"
+        raise ConfigError(f"{key} = '{path}' is not a pair_style {pair_style} file ({exc}; expected {where}). "
+                          f"Fix: give a {pair_style} potential file or the matching pair_style") from None
+
+
+def check_potential(pair_style: str, file: str, element: str, key: str = "mlip.baseline") -> str:
+    """Absolute path of a potential file that exists and, where its header says (:func:`potential_elements`),
+    is made for ``element``. Raises :class:`ConfigError` naming ``key`` (the config section of the potential)
+    and the fix otherwise."""
+    path = potential_file(file, f"{key}.file")
+    elements = potential_elements(path, pair_style, f"{key}.file")
+    if elements is not None and element not in elements:
+        shipped = shipped_eam_files(element)
+        hint = (f" (shipped with LAMMPS: {'; '.join(f'pair_style {st}, file {f}' for f, st in shipped)})"
+                if shipped else "")
+        raise ConfigError(f"{key}.file = '{file}' is a potential for {', '.join(elements)} (its {pair_style} "
+                          f"header), not for the study's element {element} (material.element). Fix: set {key} to a "
+                          f"potential for {element}{hint}, or remove {key}")
+    return path
+
+
+# file name suffix -> pair style of the EAM files shipped with LAMMPS
+EAM_SUFFIXES = {".eam.alloy": "eam/alloy", ".eam.fs": "eam/fs", ".eam.he": "eam/he", ".eam": "eam"}
+
+
+def shipped_eam_files(element: str) -> list[tuple[str, str]]:
+    """(file name, pair style) of the EAM files shipped with LAMMPS whose header lists ``element``."""
+    out = []
+    for path in sorted(potentials_folder().iterdir()):
+        style = next((st for suffix, st in EAM_SUFFIXES.items() if path.name.endswith(suffix)), None)
+        if style is None or not path.is_file():
+            continue
+        try:
+            if element in (potential_elements(path, style) or []):
+                out.append((path.name, style))
+        except ConfigError:
+            continue  # a file we cannot read is no suggestion
+    return out
 
 
 def instance(comm=None):

@@ -25,6 +25,10 @@ SLABS = {"fcc": {"100": "fcc100", "110": "fcc110", "111": "fcc111"},
 # Common-neighbour-analysis structure id of each lattice (LAMMPS ``compute cna/atom``: 1 fcc, 3 bcc) and the
 # CNA cutoff in units of a0 (between the first and second shells, from the LAMMPS manual)
 CNA = {"fcc": (1, 0.854), "bcc": (3, 1.207)}
+# The lattices a whole study handles (slabs and CNA exist for them; the schema's material.lattice), and how far
+# material.a_guess may lie from the element's reference lattice constant (relative)
+STUDY_LATTICES = ("fcc", "bcc")
+A_GUESS_TOLERANCE = 0.10
 
 
 @dataclass
@@ -38,6 +42,47 @@ class Material:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Material:
         return settings_from_dict(cls, d, "material")
+
+    def check(self) -> None:
+        """The element exists (:meth:`check_element`) and the crystal is its reference crystal
+        (:meth:`check_crystal`). Raises :class:`ConfigError` naming the key and the fix otherwise."""
+        self.check_element()
+        self.check_crystal()
+
+    def check_element(self) -> None:
+        """``element`` is a chemical symbol. Raises :class:`ConfigError` naming material.element otherwise."""
+        from ase.data import chemical_symbols
+
+        if self.element not in chemical_symbols[1:]:
+            raise ConfigError(f"material.element = '{self.element}' is not a chemical element. Fix: use a chemical "
+                              f"symbol whose reference crystal is {' or '.join(STUDY_LATTICES)}, e.g. Al, Cu, Ni "
+                              f"(fcc) or Ta, W, Fe (bcc)")
+
+    def check_crystal(self) -> None:
+        """The crystal is the element's reference crystal (``ase.data.reference_states``); ``element`` is known.
+
+        A study treats each element in its reference crystal: ``lattice`` must be that lattice, which must be one
+        of :data:`STUDY_LATTICES`, and ``a_guess`` must lie within :data:`A_GUESS_TOLERANCE` of its lattice
+        constant. Raises :class:`ConfigError` naming the key and the fix otherwise."""
+        from ase.data import atomic_numbers, reference_states
+
+        ref = reference_states[atomic_numbers[self.element]] or {}
+        symmetry = ref.get("symmetry")
+        if symmetry not in STUDY_LATTICES:
+            raise ConfigError(f"material.element = '{self.element}': its reference crystal (ase.data.reference_states)"
+                              f" is {symmetry or 'unknown'}, and a study builds {' and '.join(STUDY_LATTICES)} "
+                              f"crystals only. Fix: choose an element whose reference crystal is "
+                              f"{' or '.join(STUDY_LATTICES)}, e.g. Al, Cu, Ni (fcc) or Ta, W, Fe (bcc)")
+        a_ref = float(ref["a"])
+        if self.lattice != symmetry:
+            raise ConfigError(f"material.lattice = '{self.lattice}': the reference crystal of {self.element} "
+                              f"(ase.data.reference_states) is {symmetry} with a = {a_ref} A, and a study treats each "
+                              f"element in its reference crystal. Fix: set material.lattice: {symmetry} (and "
+                              f"material.a_guess near {a_ref})")
+        if abs(self.a_guess / a_ref - 1) > A_GUESS_TOLERANCE:
+            raise ConfigError(f"material.a_guess = {self.a_guess} A is {abs(self.a_guess / a_ref - 1):.0%} from the "
+                              f"lattice constant of {symmetry} {self.element}, {a_ref} A (ase.data.reference_states; "
+                              f"at most {A_GUESS_TOLERANCE:.0%} allowed). Fix: set material.a_guess near {a_ref}")
 
     def cubic_cell(self, a: float | None = None) -> Atoms:
         """The conventional cubic cell at lattice constant ``a`` (default ``a_guess``), Angstrom."""

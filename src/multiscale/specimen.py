@@ -50,23 +50,41 @@ class Specimen:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> Specimen:
-        s = settings_from_dict(cls, d, f"{source}: specimen")
+        """The checked specimen of a config section; ``source`` (a file or artifact, or "") heads error messages.
+
+        Raises :class:`ConfigError` on an unknown key or an inconsistent geometry (:meth:`check`)."""
+        s = settings_from_dict(cls, d, f"{source}: specimen" if source else "specimen")
         s.check(source)
         return s
 
     def check(self, source: str = "config") -> None:
+        """The hole lies inside the interior with one grid cell to spare, and the orientation rows are mutually
+        orthogonal and right-handed. Raises :class:`ConfigError` naming ``source`` (if any), the key and the fix."""
+        at = f"{source}: " if source else ""
         half = self.size / 2 - self.frame
         if self.hole_radius <= 0 or self.hole_radius >= half - self.grid:
-            raise ConfigError(f"{source}: specimen.hole_radius = {self.hole_radius} nm must lie between 0 and the "
-                              f"interior half-width minus one grid cell ({half - self.grid:.3g} nm); make "
-                              f"specimen.size larger or the hole smaller")
+            raise ConfigError(f"{at}specimen.hole_radius = {self.hole_radius} nm must lie between 0 and the "
+                              f"interior half-width minus one grid cell, specimen.size/2 - specimen.frame - "
+                              f"specimen.grid = {half - self.grid:.3g} nm. Fix: make specimen.size larger or "
+                              f"specimen.hole_radius smaller")
         r = np.asarray(self.orientation, float)
         if r.shape != (3, 3) or abs(np.linalg.det(r)) < 1e-9 or not np.allclose(r @ r.T, np.diag(np.diag(r @ r.T))):
-            raise ConfigError(f"{source}: specimen.orientation = {self.orientation} must be three mutually "
-                              f"orthogonal crystal directions (x, y, z = hole axis), e.g. [[1,0,0],[0,1,0],[0,0,1]]")
+            raise ConfigError(f"{at}specimen.orientation = {self.orientation} must be three mutually "
+                              f"orthogonal crystal directions (x, y, z = hole axis). Fix: use rows such as "
+                              f"[[1,0,0],[0,1,0],[0,0,1]] or [[1,1,0],[0,0,1],[1,-1,0]]")
         if np.linalg.det(r) < 0:
-            raise ConfigError(f"{source}: specimen.orientation = {self.orientation} is left-handed; flip the sign "
-                              f"of one direction")
+            raise ConfigError(f"{at}specimen.orientation = {self.orientation} is left-handed. Fix: flip the "
+                              f"sign of one direction")
+
+    def check_frame(self, cutoff: float, source: str = "config") -> None:
+        """The frame is at least the potential's ``cutoff`` (nm) wide, so that it holds every neighbour of the
+        interior atoms next to it. Raises :class:`ConfigError` naming ``source`` (if any), the key and the fix."""
+        at = f"{source}: " if source else ""
+        if self.frame < cutoff - 1e-9:  # nm; equal is enough
+            raise ConfigError(f"{at}specimen.frame = {self.frame} nm is narrower than the potential's cutoff, "
+                              f"{cutoff:.4g} nm (mlip.rcutfac * 2 * mlip.element_radius): interior atoms next to "
+                              f"the frame would miss neighbours. Fix: set specimen.frame to at least {cutoff:.4g} or "
+                              f"lower mlip.rcutfac")
 
     # ------------------------------------------------------------------------------------------ geometry
     @property

@@ -1,46 +1,98 @@
 """A study's configuration, validated completely before any job runs: the schema, then the semantic checks.
 
-The schema (:mod:`multiscale.config`) checks each key alone; the checks here need the stages' own settings
-classes (a convergence scan must reach beyond the setting it judges, the specimen's hole must fit in the plate),
-so they live above the stages. The workflow (``workflow/rules/common.smk``), every sweep point and
-``multiscale config validate`` call :func:`validate_study`; every problem is one :class:`ConfigError` naming the
-file, the key and the fix.
+The schema (:mod:`multiscale.config`) checks each key alone; the semantic checks relate keys to each other and
+to the files they name (the element and its crystal, a convergence scan reaching beyond the setting it judges,
+the specimen's hole inside the plate and its frame against the potential's cutoff, the split fractions, the
+baseline potential file). Each check lives in the module that owns the knowledge (``Material.check``,
+``Specimen.check``, ``multiscale.lammps.check_potential``, the stages' settings); they need the stages' settings
+classes, so they are wired here, above the stages. The workflow (``workflow/rules/common.smk``), every sweep point
+and ``multiscale config validate`` call :func:`validate_study`; the problems found are reported together in one
+:class:`ConfigError` naming the config files, one line per problem with its key and its fix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from multiscale.config import read_config, validate_config
+from multiscale.config import read_config, settings_from_dict, validate_config
 from multiscale.dft.calculator import DFTSettings
 from multiscale.dft.convergence import ConvergenceSettings
 from multiscale.errors import ConfigError
+from multiscale.material import Material
+from multiscale.mlip.snap import SNAPSettings
 from multiscale.specimen import Specimen
+from multiscale.units import ANGSTROM_PER_NM
+
+
+def _build(problems: list[str], make: Callable[..., Any], *args: Any) -> Any:
+    """``make(*args)``; None, with the message added to ``problems``, when it raises :class:`ConfigError`."""
+    try:
+        return make(*args)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _passes(problems: list[str], check: Callable[..., Any], *args: Any) -> bool:
+    """Whether ``check(*args)`` passes; if it raises :class:`ConfigError`, its message is added to ``problems``."""
+    try:
+        check(*args)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return False
+    return True
 
 
 def semantic_checks(config: Mapping[str, Any], where: str) -> None:
-    """Checks across keys of a schema-valid config with defaults filled in; raises :class:`ConfigError`."""
-    try:
-        dft = DFTSettings.from_dict(config["dft"])
-        ConvergenceSettings.from_dict(config["convergence"]).check(dft)
-        Specimen.from_dict(config["specimen"], "specimen")
-        if "converged" in config["mlip"]["fidelity_weights"] and not dft.converged_labels:
-            raise ConfigError("mlip.fidelity_weights names the fidelity 'converged', but dft.converged_labels is "
-                              "false, so the dataset has none. Fix: set dft.converged_labels: true or remove "
-                              "mlip.fidelity_weights.converged")
-    except ConfigError as exc:
-        raise ConfigError(f"invalid study configuration in {where}: {exc}") from None
+    """Checks across keys, and of the files the config names, of a schema-valid config with defaults filled in.
+
+    The element and its crystal (:meth:`Material.check`), the convergence scans against the settings they judge,
+    the specimen's geometry and its frame against the potential's cutoff, the split fractions and fit weights, the
+    baseline potential file against the element. Raises one :class:`ConfigError` naming ``where`` (the config
+    files) and listing every problem found, one line each with its key and fix; a check that needs a setting
+    found invalid is skipped."""
+    problems: list[str] = []
+    material = _build(problems, Material.from_dict, config["material"])
+    element_known = material is not None and _passes(problems, material.check_element)
+    if element_known:
+        _passes(problems, material.check_crystal)
+    dft = _build(problems, DFTSettings.from_dict, config["dft"])
+    convergence = _build(problems, ConvergenceSettings.from_dict, config["convergence"])
+    if dft is not None and convergence is not None:
+        _passes(problems, convergence.check, dft)
+    specimen = _build(problems, settings_from_dict, Specimen, config["specimen"], "specimen")
+    if specimen is not None:
+        _passes(problems, specimen.check, "")
+    snap = _build(problems, SNAPSettings.from_dict, config["mlip"])
+    if snap is not None:
+        _passes(problems, snap.split.check)
+        _passes(problems, snap.fit.check)
+        if specimen is not None:
+            _passes(problems, specimen.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, "")
+        if element_known:
+            _passes(problems, snap.validation.check, material.element)
+        if dft is not None and "converged" in snap.fit.fidelity_weights and not dft.converged_labels:
+            problems.append("mlip.fidelity_weights names the fidelity 'converged', but dft.converged_labels is "
+                            "false, so the dataset has none. Fix: set dft.converged_labels: true or remove "
+                            "mlip.fidelity_weights.converged")
+    if problems:
+        raise ConfigError(f"invalid study configuration in {where}:\n  - " + "\n  - ".join(problems))
 
 
 def validate_study(config: Mapping[str, Any], sources: Sequence[str | Path] = ()) -> dict[str, Any]:
-    """The config with defaults filled in, after the schema and the semantic checks."""
+    """The config with defaults filled in, after the schema and the semantic checks.
+
+    ``sources`` are the files the config came from. Raises :class:`ConfigError` naming them, listing every problem
+    with its key and fix (the schema's problems first; the semantic checks run on a schema-valid config)."""
     filled = validate_config(config, sources)
     semantic_checks(filled, ", ".join(str(s) for s in sources) or "<config>")
     return filled
 
 
 def load_study(*paths: str | Path) -> dict[str, Any]:
-    """Read study files (later ones override earlier ones) and validate them completely."""
+    """Read study files (later ones override earlier ones) and validate them completely.
+
+    Raises :class:`ConfigError` naming the files, as :func:`validate_study`."""
     return validate_study(read_config(*paths), paths)

@@ -73,8 +73,28 @@ def _check_key(schema: Mapping[str, Any], dotted: str, where: str) -> None:
         raise ConfigError(f"invalid sweep in {where}: 'sweep.{dotted}' cannot be swept")
 
 
+def _check_distinct(key: str, values: Sequence[Any], short: str, where: str) -> None:
+    """Every value of the swept ``key`` gets its own directory tag. Raises :class:`ConfigError` naming the key and
+    the values that share one (a value listed twice, or values that format alike: 4.04 and 4.0400001)."""
+    seen: dict[str, Any] = {}
+    for v in values:
+        tag = f"{short}-{_fmt(v)}"
+        if tag in seen:
+            same = seen[tag] == v and type(seen[tag]) is type(v)
+            raise ConfigError(f"invalid sweep in {where}: 'sweep.{key}' " + (
+                f"lists the value {v!r} twice. Fix: remove the repeated value" if same else
+                f"values {seen[tag]!r} and {v!r} give the same directory tag '{tag}' (values are written with 6 "
+                f"significant digits), so one point would overwrite the other. Fix: remove one of them, or make "
+                f"them differ in their first 6 significant digits"))
+        seen[tag] = v
+
+
 def expand(config: Mapping[str, Any], sources: Sequence[str] = ()) -> list[Point]:
-    """All points of a (validated) study config; a config without a sweep is one point with label ''."""
+    """All points of a (validated) study config; a config without a sweep is one point with label ''.
+
+    Raises :class:`ConfigError` naming the files (``sources``) and the key for a sweep key that is not a setting or
+    cannot be swept, an empty list of values, two values that map to one directory, or a point that fails
+    :func:`multiscale.study.validate_study`."""
     where = ", ".join(map(str, sources)) or "<config>"
     sweep = dict(config.get("sweep") or {})
     base = {k: v for k, v in config.items() if k != "sweep"}
@@ -89,6 +109,8 @@ def expand(config: Mapping[str, Any], sources: Sequence[str] = ()) -> list[Point
     short = {k: k.split(".")[-1] for k in keys}
     if len(set(short.values())) < len(keys):
         short = {k: k.replace(".", "-") for k in keys}
+    for key in keys:
+        _check_distinct(key, sweep[key], short[key], where)
     points = []
     for combo in itertools.product(*(sweep[k] for k in keys)):
         cfg = copy.deepcopy(base)

@@ -1,6 +1,7 @@
 # Config validation, sweep points, names and input functions: the only logic in the workflow's .smk files.
 import json
 import os
+import shutil
 
 from multiscale.study import validate_study
 from multiscale.dft.structures import GROUPS, NEEDS_A0, ConfigurationSettings, configuration_names
@@ -10,6 +11,14 @@ from multiscale.sweep import TAG_PATTERN, expand, point_for
 # One BLAS thread per process: parallelism comes from jobs and MPI ranks (see multiscale.cli).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# Every job calls the `multiscale` command: without it on PATH (the venv not activated) each job would fail with
+# exit 127, so stop here, once. Jobs in a software deployment (--sdm conda/apptainer/env-modules) bring their own.
+if not getattr(workflow.deployment_settings, "deployment_method", None) and shutil.which("multiscale") is None:
+    raise WorkflowError(
+        "the `multiscale` command is not on PATH, and every job runs it. Fix: activate the venv "
+        "(`source .venv/bin/activate`, set up by `make setup`) and rerun, or run `make run`, which does both"
+    )
 
 # Validate before any job runs; fills every default so rules see the complete config.
 _sources = [str(f) for f in workflow.configfiles] or ["<command line>"]

@@ -19,7 +19,16 @@ from multiscale.elastic import stress_tensor, voigt_components
 from multiscale.errors import ConfigError
 from multiscale.fileio import write_text_atomic
 from multiscale.grading import EXTRAPOLATION_THRESHOLD
-from multiscale.lammps import Potential, global_array, instance, load_atoms, per_atom, rotation, run
+from multiscale.lammps import (
+    Potential,
+    check_potential,
+    global_array,
+    instance,
+    load_atoms,
+    per_atom,
+    rotation,
+    run,
+)
 from multiscale.units import EV_PER_A3_TO_GPA
 
 MODELS = ("linear", "quadratic")
@@ -63,6 +72,14 @@ class SplitSettings:
     calibration_fraction: float = 0.25
     seed: int = 1
 
+    def check(self) -> None:
+        """Test and calibration parts leave a training part. Raises :class:`ConfigError` otherwise."""
+        total = self.test_fraction + self.calibration_fraction
+        if total >= 1:
+            raise ConfigError(f"mlip.test_fraction + mlip.calibration_fraction = {self.test_fraction} + "
+                              f"{self.calibration_fraction} = {total:g} leaves no configuration to train on. Fix: "
+                              f"make their sum less than 1 (default 0.25 + 0.25)")
+
 
 @dataclass
 class FitSettings:
@@ -72,6 +89,14 @@ class FitSettings:
     weights: dict[str, float] = field(default_factory=lambda: {"energy": 100.0, "force": 1.0, "stress": 0.5})
     group_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     fidelity_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Some kind of row carries weight (a group's factors may still be all 0: that leaves the group out).
+
+        Raises :class:`ConfigError` naming mlip.weights otherwise."""
+        if not any(w > 0 for w in self.weights.values()):
+            raise ConfigError(f"mlip.weights = {self.weights}: every row weight is 0, so there is nothing to fit. "
+                              f"Fix: give energy, force or stress a positive weight")
 
     def row_weights(self, group: str | None, fidelity: str | None) -> dict[str, float]:
         """Weights of a configuration's energy, force and stress rows: base x group factor x fidelity factor."""
@@ -99,6 +124,13 @@ class ValidationSettings:
     coverage: float = 0.9
     extrapolation_threshold: float = EXTRAPOLATION_THRESHOLD
     baseline: dict[str, str] | None = None
+
+    def check(self, element: str) -> None:
+        """The baseline potential file exists and is made for ``element`` (:func:`multiscale.lammps.check_potential`).
+
+        Raises :class:`ConfigError` naming mlip.baseline and the fix otherwise."""
+        if self.baseline:
+            check_potential(self.baseline["pair_style"], self.baseline["file"], element, "mlip.baseline")
 
 
 @dataclass

@@ -79,7 +79,12 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
             values[k] = float(np.mean(ok))
             post[k] += "; the posterior-mean potential collapsed too: value = mean over the stable draws"
     sf = settings.surface
-    how = {"vacancy_formation_energy": f"relaxed at constant volume, {settings.vacancy_supercell}^3 cubic supercell "
+    sfs = settings.stacking_fault
+    how = {k: f"{{111}}<112> path, {sfs.points} shifts to a0/sqrt(6), {3 * sfs.periods} layers, relaxed normal to "
+              f"the fault at fixed cell" for k in ("isf_111", "usf_111")}
+    how.update({k: "at the crystal's volume per atom (hcp at ideal c/a), atoms on symmetry sites" for k in mean
+                if k.startswith("phase_")})
+    how |= {"vacancy_formation_energy": f"relaxed at constant volume, {settings.vacancy_supercell}^3 cubic supercell "
                                        f"({4 * settings.vacancy_supercell**3 if mat.lattice == 'fcc' else '-'} "
                                        f"sites), vs bulk energy per atom"}
     for f in sf.facets:

@@ -19,6 +19,7 @@ from multiscale.elastic import deform_cell, elastic_strain_set, fit_cubic_elasti
 from multiscale.errors import CalculationError
 from multiscale.lammps import Potential, Session
 from multiscale.material import PHASES, Material, nearest_neighbour_distance, phase_cell, slab, stacking_fault_cell
+from multiscale.progress import Progress
 from multiscale.units import BAR_TO_GPA, EV_PER_A2_TO_J_PER_M2
 
 
@@ -227,7 +228,9 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
     """Properties with the posterior-mean potential, plus the std over ``posterior_samples`` coefficient draws.
     A defect relaxation that collapsed gives NaN (for that draw, or for the mean potential) and is left out.
 
-    ``workdir`` must be visible to every rank of ``comm``; rank 0 writes the coefficient files there.
+    ``workdir`` must be visible to every rank of ``comm``; rank 0 writes the coefficient files there, and one
+    progress line per finished potential (mean, then each draw) to stdout (:class:`multiscale.progress.Progress`).
+    Returns the mean potential's properties, their std over the stable draws, and each stable draw's properties.
     """
     rank0 = comm is None or comm.rank == 0
     draws = model.sample_coefficients(settings.posterior_samples, settings.seed)
@@ -238,12 +241,16 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
             path.write_text(model.snapcoeff(element, coef))
     if comm is not None:
         comm.barrier()
+    progress = Progress(len(files), "MD property sets (posterior mean, then draws)", enabled=rank0)
     mean = properties(Potential.snap(files[0], snapparam, element), material, settings, comm)
+    progress.done("posterior mean")
     samples = []
-    for path in files[1:]:
+    for i, path in enumerate(files[1:]):
         try:
             samples.append(properties(Potential.snap(path, snapparam, element), material, settings, comm))
+            progress.done(f"posterior draw {i + 1}")
         except CalculationError:
+            progress.done(f"posterior draw {i + 1}: no stable lattice, left out")
             continue  # a draw without a stable lattice is left out of the spread (and counted)
     std = {}
     for k in mean:

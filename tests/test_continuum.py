@@ -173,3 +173,122 @@ def test_unstable_md_stiffness_is_a_clear_error_and_unstable_draws_are_left_out(
                                             np.eye(3))
     assert len(draws) == 1 and left_out == 1
     np.testing.assert_allclose(mean, cubic_stiffness(108.0, 62.0, 32.0))
+
+
+# ------------------------------------------------------------------ fields in standard viewers (issue 21, part 3)
+def _xdmf_text_is_one_grid_with_tensor6(path) -> None:
+    text = path.read_text()
+    assert text.count("<Grid") == 1 and 'GridType="Collection"' not in text  # what meshio.read requires
+    assert 'AttributeType="Tensor6"' in text and 'AttributeType="Vector"' in text
+
+
+def test_fem_fields_open_in_meshio_as_written_with_the_solution_at_the_nodes(tmp_path):
+    """fields.xdmf: one grid (quadratic quadrilaterals, the mesh's own nodes) carrying the displacement (n, 3;
+    u_z = 0 in plane strain) and the stress (n, 6; Tensor6 xx xy xz yy yz zz, plus named components) equal to the
+    FEM solution at the nodes; the displacement imposed on the outer square is there exactly."""
+    import meshio
+
+    from multiscale.continuum.fields import write_mesh_fields
+    from multiscale.continuum.plate import MeshSettings, PlateProblem, evaluate, plate_mesh
+
+    strain = 0.01
+    problem = PlateProblem(plate_mesh(MPI.COMM_SELF, 3.0, 1.0, MeshSettings(n_theta=8, n_r=6, degree=2)), 2, C)
+    uh = problem.solve(lambda x: np.vstack([strain * x[0], np.zeros_like(x[0])]), 3.0)
+    sig = problem.stress_function(uh)
+    write_mesh_fields(tmp_path / "fields.xdmf", problem.msh, uh, sig, MPI.COMM_SELF)
+    assert (tmp_path / "fields.h5").exists() and not list(tmp_path.glob(".fields.*"))  # scratch folder removed
+    _xdmf_text_is_one_grid_with_tensor6(tmp_path / "fields.xdmf")
+
+    mesh = meshio.read(tmp_path / "fields.xdmf")
+    cells = mesh.cells_dict["quad9"]
+    n = len(mesh.points)
+    assert cells.shape == (8 * 6 * 4, 9) and cells.max() == n - 1
+    u, s = mesh.point_data["displacement_nm"], mesh.point_data["stress_GPa"]
+    assert u.shape == (n, 3) and s.shape == (n, 6)
+    assert np.all(u[:, 2] == 0.0)
+    # displacement: continuous, so exact at every node (corners, edge midpoints, centres)
+    nodes = np.unique(cells[::7].ravel())
+    np.testing.assert_allclose(u[nodes, :2], evaluate(uh, mesh.points[nodes, :2], MPI.COMM_SELF), atol=1e-12)
+    # stress: discontinuous between cells, so compared at the cells' centre nodes (VTK order: the 9th)
+    centres = cells[::5, 8]
+    voigt = evaluate(sig, mesh.points[centres, :2], MPI.COMM_SELF)
+    np.testing.assert_allclose(s[centres], voigt[:, [0, 5, 4, 1, 3, 2]], atol=1e-10)
+    for k, comp in enumerate(("xx", "yy", "zz", "yz", "xz", "xy")):
+        np.testing.assert_allclose(mesh.point_data[f"stress_{comp}_GPa"][centres], voigt[:, k], atol=1e-10)
+    # physics: the imposed u_x = strain x on the outer square, and a tensile far field along x
+    outer = np.max(np.abs(mesh.points[:, :2]), axis=1) > 3.0 - 1e-9
+    np.testing.assert_allclose(u[outer, 0], strain * mesh.points[outer, 0], atol=1e-12)
+    assert np.all(mesh.point_data["stress_xx_GPa"][outer] > 0)
+
+
+def test_grid_cells_are_the_shared_grid():
+    from multiscale.continuum.fields import grid_cells
+    from multiscale.specimen import Specimen
+
+    centres, n = Specimen(size=4.0, hole_radius=0.5, frame=0.5, grid=0.5).grid_centres()
+    points, cells = grid_cells(centres)
+    assert points.shape == ((n + 1) ** 2, 3) and cells.shape == (n * n, 4)
+    np.testing.assert_allclose(points[cells].mean(axis=1)[:, :2], centres, atol=1e-12)  # cell k holds centre k
+    area = np.abs(np.cross(points[cells[:, 1]] - points[cells[:, 0]], points[cells[:, 3]] - points[cells[:, 0]]))
+    np.testing.assert_allclose(area[:, 2], (3.0 / n) ** 2)  # counter-clockwise squares of the grid's cell size
+    with pytest.raises(ValueError, match="square grid"):
+        grid_cells(centres[:-1])
+
+
+def test_continuum_stage_writes_fem_and_md_fields_that_meshio_reads(tmp_path):
+    """The continuum stage on a tiny specimen (EAM-labelled SNAP, LAMMPS; dolfinx): fields.xdmf holds the FEM
+    fields at the mesh nodes, grid.xdmf the MD and FEM fields side by side on the shared grid, both as written,
+    with the values of the stages' artifacts."""
+    import meshio
+    from ase.build import bulk
+
+    from multiscale.artifacts import read_artifact, write_artifact
+    from multiscale.atomsio import structure_arrays
+    from multiscale.continuum.stage import solve
+    from multiscale.lammps import Potential, single_point
+    from multiscale.md.stage import run_specimen
+    from multiscale.mlip.stage import compute_descriptors, fit
+
+    eam = Potential.shipped("eam/fs", "Al_mm.eam.fs", "Al", "EAM")
+    images = []
+    for i in range(6):
+        atoms = bulk("Al", "fcc", a=4.05 * (1 + 0.01 * (i - 3)), cubic=True).repeat((2, 1, 1))
+        atoms.rattle(0.05, seed=i)
+        images.append(atoms)
+    labels = [single_point(a, eam) for a in images]
+    data = structure_arrays(images)
+    data.update(energy=[p.energy for p in labels], forces=np.concatenate([p.forces for p in labels]),
+                stress=[p.stress for p in labels], names=[f"c{i}" for i in range(6)], groups=["rattle"] * 6,
+                metadata=["{}"] * 6, scf_iterations=[0] * 6, wall_time=[0.0] * 6)
+    d = str(tmp_path) + "/"
+    write_artifact(d + "dataset.h5", "dft_dataset", data, {"settings": {"labels": "EAM"}, "dropped": []})
+    mlip = {"twojmax": 4, "test_fraction": 0.2}
+    compute_descriptors(d + "dataset.h5", mlip, "linear", d + "descriptors.h5")
+    fit(d + "dataset.h5", d + "descriptors.h5", mlip, d + "potential.h5", d)
+    write_artifact(d + "md.h5", "properties", {
+        "names": ["a0", "C11", "C12", "C44"], "values": [4.05, 108.0, 62.0, 32.0], "std": [0.5] * 4,
+        "units": ["A"] + ["GPa"] * 3, "notes": ["test"] * 4,
+        "samples": np.array([[4.05, 107.0, 61.5, 31.0], [4.05, 109.5, 62.5, 33.0]])},
+        {"scale": "md", "settings": {}})
+    run_specimen(d + "potential.h5", d + "md.h5", {"element": "Al", "lattice": "fcc", "a_guess": 4.05}, {},
+                 {"size": 3.2, "hole_radius": 0.5, "frame": 0.5, "strain": 0.005}, d + "specimen.h5")
+    solve(d + "md.h5", d + "specimen.h5", {"cells": 3, "mesh": {"n_theta": 8, "n_r": 6}}, d + "summary.h5",
+          d + "fields.xdmf", MPI.COMM_SELF, grid_xdmf=d + "grid.xdmf")
+
+    for name in ("fields.xdmf", "grid.xdmf"):
+        _xdmf_text_is_one_grid_with_tensor6(tmp_path / name)
+    fields = meshio.read(tmp_path / "fields.xdmf")
+    n = len(fields.points)
+    assert fields.point_data["displacement_nm"].shape == (n, 3) and fields.point_data["stress_GPa"].shape == (n, 6)
+    outer = np.max(np.abs(fields.points[:, :2]), axis=1) > fields.points[:, 0].max() - 1e-9
+    np.testing.assert_allclose(fields.point_data["displacement_nm"][outer, 0], 0.005 * fields.points[outer, 0],
+                               atol=1e-12)
+    grid = meshio.read(tmp_path / "grid.xdmf")
+    cont = read_artifact(tmp_path / "summary.h5", "continuum")
+    sp = read_artifact(tmp_path / "specimen.h5", "md_specimen")
+    cells = grid.cells_dict["quad"]
+    np.testing.assert_allclose(grid.points[cells].mean(axis=1)[:, :2], cont["centres"], atol=1e-12)
+    np.testing.assert_allclose(grid.cell_data["fem_stress_GPa"][0], cont["stress"][:, [0, 5, 4, 1, 3, 2]])
+    np.testing.assert_allclose(grid.cell_data["md_stress_xx_GPa"][0], sp["load_stress"][:, 0])
+    np.testing.assert_allclose(grid.cell_data["md_displacement_nm"][0], sp["load_displacement"])
+    np.testing.assert_allclose(grid.cell_data["fem_displacement_nm"][0], cont["displacement"])

@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "multiscale"
 LAYERS = {
     # 0: foundation, no physics
     "multiscale": 0, "multiscale.errors": 0, "multiscale.units": 0, "multiscale.fileio": 0,
-    "multiscale.formatting": 0,
+    "multiscale.formatting": 0, "multiscale.progress": 0,
     "multiscale.records": 1, "multiscale.config": 1,
     "multiscale.artifacts": 2, "multiscale.specimen": 2, "multiscale.plotting": 1,
     # shared science building blocks, below every stage

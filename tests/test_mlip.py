@@ -52,7 +52,7 @@ def test_descriptors_reproduce_pair_snap_in_a_skewed_cell(tmp_path, model_name):
     assert d["energy"].size == (n_lin if model_name == "linear" else n_lin + (n_lin - 1) * n_lin // 2)
     model = BayesianSNAP(settings)
     model.coef_ = np.random.default_rng(0).normal(0, 0.05, d["energy"].size)
-    coeff, param = write_potential_files(model, "Al", tmp_path)
+    coeff, param, _ = write_potential_files(model, "Al", tmp_path)
     assert f"quadraticflag {int(model_name == 'quadratic')}" in param.read_text()
     e, f, s = _labels(atoms, Potential.snap(coeff, param, "Al"))
     assert d["energy"] @ model.coef_ == pytest.approx(e, rel=1e-10)
@@ -182,6 +182,45 @@ def test_fitted_files_run_in_a_plain_lmp_script(tmp_path):
                          timeout=120, check=True).stdout
     pe = float(out.split("Step")[1].splitlines()[1].split()[1])
     assert pe == pytest.approx(d["energy"] @ model.coef_, rel=1e-9)
+
+
+@pytest.mark.parametrize("model_name", ["linear", "quadratic"])
+def test_include_file_runs_in_a_plain_lmp_script(tmp_path, model_name):
+    """snap.mod, beside the coefficient files, is a complete potential definition for `include snap.mod` in a
+    plain lmp script: run in that folder, and from another folder with LAMMPS_POTENTIALS naming it (as its
+    comment says), LAMMPS' own executable gives the energy of our design rows."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ase.io import write
+
+    settings = SNAPSettings.from_dict({"twojmax": 2 if model_name == "quadratic" else 4}).for_model(model_name)
+    model = BayesianSNAP(settings)
+    atoms = _cell()
+    d = descriptors(atoms, settings.descriptor)
+    model.coef_ = np.random.default_rng(3).normal(0, 0.05, d["energy"].size)
+    model.coef_[0] = -3.5
+    pot_dir = tmp_path / "potential"
+    pot_dir.mkdir()
+    *_, mod = write_potential_files(model, "Al", pot_dir)
+    text = mod.read_text()
+    assert mod.name == "snap.mod" and "pair_style snap\npair_coeff * * snap.snapcoeff snap.snapparam Al" in text
+    lmp = shutil.which("lmp", path=str(Path(sys.executable).parent))
+    script = ("units metal\natom_style atomic\nboundary p p p\nread_data {data}\nmass 1 26.9815\n"
+              "include {mod}\nthermo_style custom step pe\nthermo_modify format float %20.12f\nrun 0\n")
+    runs = {pot_dir: (script.format(data="cell.data", mod="snap.mod"), {}),
+            tmp_path / "elsewhere": (script.format(data="cell.data", mod=mod), {"LAMMPS_POTENTIALS": str(pot_dir)})}
+    for cwd, (text_in, env) in runs.items():
+        cwd.mkdir(exist_ok=True)
+        write(cwd / "cell.data", atoms, format="lammps-data", specorder=["Al"])
+        (cwd / "in.snap").write_text(text_in)
+        out = subprocess.run([lmp, "-in", "in.snap", "-log", "none"], cwd=cwd, capture_output=True, text=True,
+                             timeout=120, check=True, env={**os.environ, **env}).stdout
+        pe = float(out.split("Step")[1].splitlines()[1].split()[1])
+        assert pe == pytest.approx(d["energy"] @ model.coef_, rel=1e-9), cwd
 
 
 def test_per_atom_uncertainty_is_larger_at_a_surface():

@@ -118,10 +118,33 @@ def test_missing_baseline_potential_file_is_refused(tmp_path):
 
 
 def test_baseline_potential_of_another_element_is_refused(tmp_path):
-    """The default's Al potential in a Ta study: the fix names the shipped potential that lists Ta."""
-    msg = rejected(tmp_path, {"material": {"element": "Ta", "lattice": "bcc", "a_guess": 3.3}},
-                   "mlip.baseline", "Al_mm.eam.fs", "for Al", "Ta")
-    assert "CuTa.eam.alloy" in msg
+    """An Al potential in a Ta study, in either form: the fix names the shipped EAM that lists Ta and the Ta
+    default (Ta06A)."""
+    ta = {"element": "Ta", "lattice": "bcc", "a_guess": 3.3}
+    for al in ({"pair_style": "eam/fs", "file": "Al_mm.eam.fs"},
+               {"pair_style": "eam/fs", "pair_coeff": ["* * Al_mm.eam.fs Ta"], "files": ["Al_mm.eam.fs"]}):
+        msg = rejected(tmp_path, {"material": ta, "mlip": {"baseline": al}}, "mlip.baseline", "Al_mm.eam.fs",
+                       "for Al", "Ta")
+        assert "CuTa.eam.alloy" in msg and "Ta06A" in msg
+
+
+def test_a_study_without_a_baseline_gets_its_elements_default(tmp_path):
+    """mlip.baseline auto (the default config's): Ta gets the published Ta06A, not aluminium's EAM."""
+    from multiscale.mlip.snap import SNAPSettings
+
+    ta = tmp_path / "ta.yaml"
+    ta.write_text(yaml.safe_dump({"material": {"element": "Ta", "lattice": "bcc", "a_guess": 3.3}}))
+    for files, element, name in (([], "Al", "Al_mm.eam.fs"), ([ta], "Ta", "Ta06A")):
+        cfg = load_study(ROOT / "config/config.yaml", *files)
+        assert cfg["mlip"]["baseline"] == "auto"
+        pot = SNAPSettings.from_dict(cfg["mlip"]).validation.baseline_potential(element)
+        assert name in pot.name
+
+
+def test_baseline_value_of_the_wrong_form_is_refused_by_the_schema(tmp_path):
+    rejected(tmp_path, {"mlip": {"baseline": "Al_mm.eam.fs"}}, "mlip.baseline", "does not match", "auto")
+    rejected(tmp_path, {"mlip": {"baseline": {"pair_style": "eam/fs", "files": ["Al_mm.eam.fs"]}}},
+             "mlip.baseline", "either {pair_style, file}")
 
 
 def test_baseline_file_that_is_not_of_its_pair_style_is_refused(tmp_path):

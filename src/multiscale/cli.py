@@ -159,7 +159,7 @@ def md_speed(a):
 def continuum_solve(a):
     from multiscale.continuum.stage import solve
 
-    solve(a.md, a.specimen, a.continuum, a.out, a.xdmf, comm=_comm())
+    solve(a.md, a.specimen, a.continuum, a.out, a.xdmf, comm=_comm(), grid_xdmf=a.grid_xdmf)
 
 
 def divergence_summary(a):
@@ -242,14 +242,14 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--potential", {"required": True}), ("--properties", {"required": True}),
         ("--material", {"type": _json, "required": True}), ("--md", {"type": _json, "required": True}),
         ("--out", {"required": True})]),
-    ("md", "speed"): (md_speed, "atom-steps per second of the fitted potential and the EAM baseline", [
+    ("md", "speed"): (md_speed, "atom-steps per second of the fitted potential and the classical baseline", [
         ("--potential", {"required": True}), ("--properties", {"required": True}),
         ("--material", {"type": _json, "required": True}), ("--baseline", {"type": _json, "required": True}),
         ("--out", {"required": True})]),
     ("continuum", "solve"): (continuum_solve, "FEM of the MD specimen with the MD stiffness", [
         ("--md", {"required": True}), ("--specimen", {"required": True}),
         ("--continuum", {"type": _json, "required": True}), ("--xdmf", {"required": True}),
-        ("--out", {"required": True})]),
+        ("--grid-xdmf", {"default": None}), ("--out", {"required": True})]),
     ("divergence", "summary"): (divergence_summary, "divergence records and summary.md", [
         ("--study", {"required": True}), ("--dft", {"required": True}), ("--potential", {"required": True}),
         ("--md", {"required": True}), ("--continuum", {"required": True}), ("--experiment", {}),

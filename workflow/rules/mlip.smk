@@ -34,6 +34,7 @@ rule mlip_fit:
         potential=f"{RESULTS}/mlip{{pt}}/{{model}}/potential.h5",
         snapcoeff=f"{RESULTS}/mlip{{pt}}/{{model}}/snap.snapcoeff",
         snapparam=f"{RESULTS}/mlip{{pt}}/{{model}}/snap.snapparam",
+        include=f"{RESULTS}/mlip{{pt}}/{{model}}/snap.mod",
     params:
         mlip=section("mlip", "mlip"),
         directory=lambda wildcards, output: os.path.dirname(output.potential),

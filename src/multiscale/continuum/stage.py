@@ -14,9 +14,11 @@ import numpy as np
 
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.continuum.elasticity import ContinuumSettings, rotate_stiffness, solve_homogeneous
+from multiscale.continuum.fields import write_grid_fields, write_mesh_fields
 from multiscale.continuum.plate import MeshSettings, PlateProblem, evaluate, kirsch_check, plate_mesh
 from multiscale.elastic import cubic_stiffness
 from multiscale.errors import ArtifactError, CalculationError
+from multiscale.progress import Progress
 from multiscale.specimen import Kernel, Specimen
 
 
@@ -46,7 +48,14 @@ def _stable(c11: float, c12: float, c44: float) -> bool:
     return c11 > abs(c12) and c11 + 2 * c12 > 0 and c44 > 0
 
 
-def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf: str, comm=None) -> None:
+def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf: str, comm=None,
+          grid_xdmf: str | None = None) -> None:
+    """FEM of the MD stage's specimen (``specimen_path``) with the MD stiffness (``md``: properties with posterior
+    draws): the ``continuum`` artifact ``out``, the FEM fields at the mesh nodes as ``xdmf`` (+ .h5) and, with
+    ``grid_xdmf``, MD and FEM side by side on the shared grid (+ .h5); files that meshio and ParaView read as
+    written (:mod:`multiscale.continuum.fields`). Rank 0 logs one progress line per ensemble solve. Raises
+    :class:`CalculationError` for a mechanically unstable MD stiffness, :class:`ArtifactError` when the specimen
+    and the mesh disagree."""
     if comm is None:
         from mpi4py import MPI
 
@@ -93,10 +102,12 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
 
     u_grid, s_grid, (uh, sig) = solve_fields(c_mean, keep=True)
     ens_u, ens_s = [], []
-    for c in c_draws:
+    progress = Progress(len(c_draws), "FEM solutions of the posterior ensemble", enabled=comm.rank == 0)
+    for i, c in enumerate(c_draws):
         u_i, s_i, _ = solve_fields(c)
         ens_u.append(u_i)
         ens_s.append(s_i)
+        progress.done(f"stiffness draw {i + 1}")
     if len(c_draws) > 1:
         mean_u, std_u = np.mean(ens_u, axis=0), np.std(ens_u, axis=0, ddof=1)
         mean_s, std_s = np.mean(ens_s, axis=0), np.std(ens_s, axis=0, ddof=1)
@@ -120,9 +131,14 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
     u3 = kernel.apply(evaluate(uh3, sites3, comm))
     s3 = kernel.apply(evaluate(sig3, sites3, comm))
 
-    _write_xdmf(xdmf, msh, uh, sig, comm)
+    write_mesh_fields(xdmf, msh, uh, sig, comm)
     if comm.rank != 0:
         return
+    if grid_xdmf:
+        write_grid_fields(grid_xdmf, centres,
+                          {"md_displacement_nm": sp["load_displacement"], "fem_displacement_nm": u_grid},
+                          {"md_stress_GPa": sp["load_stress"], "fem_stress_GPa": s_grid,
+                           "fem_std_stress_GPa": std_s})
     mesh_info = {"cells_2d": msh.topology.index_map(2).size_global, "cells_3d": msh3.topology.index_map(3).size_global,
                  "element": f"Q{mesh_settings.degree} quadrilaterals / hexahedra, quadratic geometry",
                  **{k: getattr(mesh_settings, k) for k in ("n_theta", "n_r", "grading", "degree", "layers")},
@@ -135,20 +151,3 @@ def solve(md: str, specimen_path: str, continuum: dict[str, Any], out: str, xdmf
     }, {"settings": continuum, "mesh": mesh_info, "xdmf": str(xdmf), "specimen": description, "kirsch": kirsch,
         "ensemble": {"draws": len(c_draws), "unstable_draws_left_out": n_unstable}}, inputs=[md, specimen_path],
         config={"continuum": continuum})
-
-
-def _write_xdmf(path: str, msh, uh, sig, comm) -> None:
-    """Displacement and stress on the (quadratic) 2D mesh for ParaView; stress interpolated into P2."""
-    from dolfinx import fem
-    from dolfinx.io import XDMFFile
-
-    V = fem.functionspace(msh, ("Lagrange", 2, (2,)))
-    u2 = fem.Function(V, name="displacement_nm")
-    u2.interpolate(uh)
-    W = fem.functionspace(msh, ("Lagrange", 2, (6,)))
-    s2 = fem.Function(W, name="stress_GPa_voigt")
-    s2.interpolate(sig)
-    with XDMFFile(comm, str(path), "w") as f:
-        f.write_mesh(msh)
-        f.write_function(u2)
-        f.write_function(s2)

@@ -40,6 +40,7 @@ from multiscale.dft.calculator import DFTSettings, cached_single_point, kpoints_
 from multiscale.elastic import deform_cell, eos_properties, fit_cubic_elastic
 from multiscale.errors import ConfigError
 from multiscale.material import Material
+from multiscale.progress import Progress
 from multiscale.units import property_units
 
 PARTS = ("cells", "elastic")
@@ -132,7 +133,10 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
     """Compute one part of the study (through the cache) and write its ``dft_convergence_runs`` artifact.
 
     ``eos``: the training EOS artifact, whose a0 the ``cells`` part builds its cells at; the ``elastic`` part
-    fits its own EOS and takes none."""
+    fits its own EOS and takes none. Rank 0 writes one progress line per finished calculation to stdout (the
+    job's log: n of N, elapsed, estimated remaining; :class:`multiscale.progress.Progress`). Raises
+    :class:`ConfigError` for an unknown part, a cells part without ``eos`` or scans that do not judge the
+    settings (:meth:`ConvergenceSettings.check`)."""
     if part not in PARTS:
         raise ConfigError(f"convergence part '{part}'. Fix: use one of {PARTS}")
     if part == "cells" and eos is None:
@@ -143,12 +147,17 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
     conv = ConvergenceSettings.from_dict(convergence)
     conv.check(base)
     rows: list[dict[str, Any]] = []
+    progress = Progress(planned_calculations(part, conv, base), f"DFT single points ({part} convergence part)",
+                        enabled=comm is None or comm.rank == 0)
 
     def calc(atoms: Atoms, settings: DFTSettings, series: str, structure: str, strain=None) -> None:
         strain = np.zeros(6) if strain is None else strain
         atoms = atoms.copy()
         atoms.info["name"] = f"convergence:{series}:{structure}"
-        path, _ = cached_single_point(atoms, settings, txt=txt, comm=comm)
+        path, ran = cached_single_point(atoms, settings, txt=txt, comm=comm)
+        setting = f"{series} {getattr(settings, series):g}" if series in CELL_PARAMS + ELASTIC_PARAMS else series
+        amplitude = strain[np.argmax(np.abs(strain))]
+        progress.done(f"{setting}, {structure}" + (f" {amplitude:+g}" if amplitude else ""), cached=not ran)
         art = read_artifact(path, "dft_calc")
         rows.append({"atoms": atoms, "n_atoms": len(atoms), "volume": atoms.get_volume(), "series": series,
                      "structure": structure, "ecut": settings.ecut,
@@ -197,6 +206,18 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
                    {"part": part, "settings": base.physics(), "reference": reference, "material": material,
                     "convergence": convergence}, inputs=[eos] if eos else [],
                    config={"dft": dft, "convergence": convergence})
+
+
+def planned_calculations(part: str, conv: ConvergenceSettings, base: DFTSettings) -> int:
+    """How many single points :func:`run_part` runs for ``part`` (cache hits included): the cells part every
+    scanned value times the bulk and rattled cell; the elastic part the EOS points, then every scanned value
+    times the strained cells."""
+    if part == "cells":
+        values = sum(len(scan(getattr(conv, p), getattr(base, p), p)) for p in CELL_PARAMS)
+        return values * 2  # the bulk and the rattled cell of cells_structures
+    el = conv.elastic
+    values = sum(len(scan(getattr(el, p), el.reference[p], p)) for p in ELASTIC_PARAMS)
+    return int(el.eos_points) + values * len(elastic_strains(float(el.strain)))
 
 
 def _eos_fit(rows: list[dict[str, Any]], mat: Material) -> dict[str, float]:

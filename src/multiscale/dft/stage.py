@@ -215,6 +215,13 @@ def reference_properties(dataset: str, eos: str, out: str) -> None:
             notes.append(f"{len(atoms)}-layer 1x1 slab, {meta['vacuum']} A vacuum each side, unrelaxed, vs EOS "
                          f"bulk energy; {settings['xc']}, ecut {settings['ecut']} eV, k-density "
                          f"{settings['kpt_density']}/A^-1, {smearing_label(settings)}")
+        elif atoms.info["group"] == "phases":
+            names.append(f"phase_{meta['phase']}_minus_{meta['crystal']}")
+            values.append(1000.0 * (energy / len(atoms) - e_bulk))
+            units.append("meV/atom")
+            notes.append(f"{atoms.get_chemical_formula()} {meta['phase']} cell at the crystal's EOS volume per atom "
+                         f"(hcp at ideal c/a), vs the EOS minimum energy per atom; {settings['xc']}, ecut "
+                         f"{settings['ecut']} eV, k-density {settings['kpt_density']}/A^-1, {smearing_label(settings)}")
         elif atoms.info["group"] == "vacancy":
             names.append("vacancy_formation_energy")
             values.append(energy - len(atoms) * e_bulk)

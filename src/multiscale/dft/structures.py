@@ -19,11 +19,11 @@ from ase import Atoms
 from multiscale.config import settings_from_dict
 from multiscale.elastic import deform_cell, elastic_strain_set
 from multiscale.errors import ConfigError
-from multiscale.material import Material, slab
+from multiscale.material import Material, phase_cell, slab
 
-GROUPS = ("eos", "elastic", "rattle", "thermal", "vacancy", "surface")
+GROUPS = ("eos", "elastic", "rattle", "thermal", "vacancy", "surface", "phases")
 # Groups whose structures are built on the DFT equilibrium lattice constant (they wait for the EOS fit).
-NEEDS_A0 = ("elastic", "rattle", "thermal", "vacancy", "surface")
+NEEDS_A0 = ("elastic", "rattle", "thermal", "vacancy", "surface", "phases")
 
 
 @dataclass
@@ -82,6 +82,14 @@ class SurfaceGroup:
 
 
 @dataclass
+class PhasesGroup:
+    """The element in competing lattices (fcc, bcc, hcp at ideal c/a) at the crystal's DFT volume per atom: their
+    energies against the crystal's are the phase stability every scale is compared on."""
+
+    lattices: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ConfigurationSettings:
     """The ``dft.configurations`` section: one settings group per configuration group, and the seed."""
 
@@ -92,6 +100,7 @@ class ConfigurationSettings:
     thermal: ThermalGroup = field(default_factory=ThermalGroup)
     vacancy: VacancyGroup = field(default_factory=VacancyGroup)
     surface: SurfaceGroup = field(default_factory=SurfaceGroup)
+    phases: PhasesGroup = field(default_factory=PhasesGroup)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConfigurationSettings:
@@ -104,7 +113,8 @@ class ConfigurationSettings:
                   "rattle": lambda: len(self.rattle.amplitudes) * int(self.rattle.per_amplitude),
                   "thermal": lambda: len(self.thermal.temperatures) * int(self.thermal.per_temperature),
                   "vacancy": lambda: len(self.vacancy.supercells),
-                  "surface": lambda: len(self.surface.facets) * (1 + int(self.surface.rattled))}
+                  "surface": lambda: len(self.surface.facets) * (1 + int(self.surface.rattled)),
+                  "phases": lambda: len(self.phases.lattices)}
         if group not in counts:
             raise ConfigError(f"unknown configuration group '{group}'. Fix: use one of {GROUPS}")
         return counts[group]()
@@ -175,6 +185,13 @@ def generate(group: str, material: Material, settings: ConfigurationSettings, a0
             out.append(_labelled(atoms, name, group, {"a0": a0, "facet": str(facet), "layers": int(sf.layers),
                                                       "vacuum": float(sf.vacuum), "area": area,
                                                       "rattle_std": amp, "vacuum_axis": 2}))
+    elif group == "phases":
+        for name, lattice in zip(names, settings.phases.lattices, strict=True):
+            if lattice == material.lattice:
+                raise ConfigError(f"dft.configurations.phases.lattices names the crystal's own lattice "
+                                  f"'{lattice}'. Fix: list only competing lattices")
+            out.append(_labelled(phase_cell(material, lattice, a0), name, group,
+                                 {"a0": a0, "phase": lattice, "crystal": material.lattice}))
     else:
         raise ConfigError(f"unknown configuration group '{group}'. Fix: use one of {GROUPS}")
     return out

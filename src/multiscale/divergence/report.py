@@ -72,6 +72,7 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
             lines.append(f"- {name} = {e['value']} {e['units']} at {e['temperature_K']} K: {e['source']}")
     if atlas is not None:
         lines += atlas_lines(atlas)
+    lines += stability_lines(inputs.md)
     if inputs.thermal:
         th = read_artifact(inputs.thermal, "properties")
         lines += ["", "## Thermal expansion (MD, NPT)", "", "| quantity | value | std | units | how |",
@@ -104,6 +105,29 @@ def fidelity_lines(dataset: str | None) -> list[str]:
         lines.append(f"- Training data, fidelity `{name}`: {counts.get(name, 0)} configurations, labels "
                      f"{', '.join(info['labels'])}; settings {info['settings']}" +
                      (f"; scans: {'; '.join(info['scans'])}" if "scans" in info else ""))
+    return lines
+
+
+def stability_lines(md: str) -> list[str]:
+    """Phase stability and stacking faults of the potential (MD, posterior mean ± std), and whether the potential is
+    fit for the plasticity sweep: a competing phase below the crystal, or a negative intrinsic stacking-fault energy,
+    makes a 'plasticity onset' possibly a phase transformation the material would never make."""
+    props = read_properties(md)
+    rows = [k for k in props if k.startswith("phase_") or k in ("isf_111", "usf_111")]
+    if not rows:
+        return []
+    units = {str(n): str(u) for n, u in zip(*(read_artifact(md, "properties")[k] for k in ("names", "units")),
+                                            strict=True)}
+    lines = ["", "### Phase stability and stacking faults (MD, posterior mean ± std)", "",
+             "| property | value | units |", "|---|---|---|"]
+    lines += [f"| {k} | {pm(*props[k])} | {units[k]} |" for k in rows]
+    bad = [f"{k} = {fmt(props[k][0])} {units[k]}" for k in rows
+           if (k.startswith("phase_") or k == "isf_111") and props[k][0] < 0]
+    lines += ["", f"- **unfit for the plasticity sweep**: {', '.join(bad)} < 0: the potential prefers another "
+                  f"stacking or phase to the crystal it is used for, so an 'onset of plasticity' in the specimen may "
+                  f"be a transformation the material would never make." if bad else
+              "- the crystal is the potential's lowest phase of those compared and its intrinsic stacking fault "
+              "costs energy: fit for the plasticity sweep in this respect."]
     return lines
 
 

@@ -22,7 +22,8 @@ from multiscale.units import VOIGT_NAMES, property_units
 
 NAN = float("nan")
 PROPERTIES = ("a0", "B", "C11", "C12", "C44", "vacancy_formation_energy", "surface_energy_100", "surface_energy_110",
-              "surface_energy_111")
+              "surface_energy_111", "isf_111", "usf_111", *(f"phase_{p}_minus_{q}" for p in ("fcc", "bcc", "hcp")
+                                                         for q in ("fcc", "bcc", "hcp") if p != q))
 EXPERIMENT_KEYS = ("value", "units", "source", "temperature_K")
 
 

@@ -18,7 +18,8 @@ from multiscale.config import settings_from_dict
 from multiscale.elastic import deform_cell, elastic_strain_set, fit_cubic_elastic
 from multiscale.errors import CalculationError
 from multiscale.lammps import Potential, Session
-from multiscale.material import Material, nearest_neighbour_distance, slab
+from multiscale.material import PHASES, Material, nearest_neighbour_distance, phase_cell, slab, stacking_fault_cell
+from multiscale.progress import Progress
 from multiscale.units import BAR_TO_GPA, EV_PER_A2_TO_J_PER_M2
 
 
@@ -45,6 +46,15 @@ class ThermalSettings:
 
 
 @dataclass
+class StackingFaultSettings:
+    """The {111}<112> generalized stacking-fault path (fcc): ``periods`` of three {111} layers in the periodic
+    cell, ``points`` shifts from 0 to one partial Burgers vector (0 periods: not computed)."""
+
+    periods: int = 4
+    points: int = 11
+
+
+@dataclass
 class MDSettings:
     """The ``md`` config section: 0 K property cells, posterior draws, surface and thermal runs."""
 
@@ -56,6 +66,7 @@ class MDSettings:
     vacancy_supercell: int = 4            # cubic cells per edge: 4 -> 256 sites (255 atoms)
     surface: SurfaceSettings = field(default_factory=SurfaceSettings)
     thermal: ThermalSettings = field(default_factory=ThermalSettings)
+    stacking_fault: StackingFaultSettings = field(default_factory=StackingFaultSettings)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MDSettings:
@@ -100,7 +111,45 @@ def properties(pot: Potential, material: Material, settings: MDSettings, comm=No
     out["vacancy_formation_energy"] = vacancy_energy(pot, material, a0, e0, settings, comm)
     for facet in settings.surface.facets:
         out[f"surface_energy_{facet}"] = surface_energy(pot, material, a0, e0, str(facet), settings, comm)
+    out.update(phase_energies(pot, material, a0, e0, comm))
+    if material.lattice == "fcc" and settings.stacking_fault.periods > 0:
+        out.update(stacking_fault_energies(pot, material, a0, settings, comm))
     return out
+
+
+def phase_energies(pot: Potential, material: Material, a0: float, e0: float, comm=None) -> dict[str, float]:
+    """Energy per atom of each competing phase minus the crystal's (meV/atom) at the crystal's equilibrium volume
+    per atom (:func:`multiscale.material.phase_cell`; hcp at ideal c/a): ``phase_<phase>_minus_<lattice>``.
+    Negative: the potential prefers another phase to the crystal it is used for."""
+    out = {}
+    for phase in PHASES:
+        if phase == material.lattice:
+            continue
+        cell = phase_cell(material, phase, a0)
+        atoms = cell.repeat([max(1, int(np.ceil(10.0 / x))) for x in cell.cell.lengths()])
+        with Session(atoms, pot, comm) as s:
+            s.run("run 0")
+            out[f"phase_{phase}_minus_{material.lattice}"] = 1000.0 * (s.energy() / len(atoms) - e0)
+    return out
+
+
+def stacking_fault_energies(pot: Potential, material: Material, a0: float, settings: MDSettings,
+                            comm=None) -> dict[str, float]:
+    """Intrinsic (``isf_111``) and unstable (``usf_111``) stacking-fault energies (mJ/m^2) on the {111}<112> path:
+    energy of the faulted cell minus the perfect one over the fault area, atoms relaxed normal to the fault only
+    (in-plane forces zeroed), at fixed cell (:func:`multiscale.material.stacking_fault_cell`). USF = the maximum
+    of the path between 0 and one partial Burgers vector; ISF = its end point. Vitek's gamma surface (Phil. Mag.
+    18, 773 (1968)) along the partial's direction, as in Zimmerman et al., Phys. Rev. B 62, 3461 (2000)."""
+    sf = settings.stacking_fault
+    energies = []
+    for shift in np.linspace(0.0, 1.0, int(sf.points)):
+        atoms = stacking_fault_cell(material, a0, sf.periods, float(shift))
+        with Session(atoms, pot, comm) as s:
+            s.run(f"fix normal all setforce 0.0 0.0 NULL\nminimize 0.0 {settings.ftol} 10000 100000\nrun 0")
+            energies.append(s.energy())
+    area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
+    gamma = (np.array(energies) - energies[0]) / area * EV_PER_A2_TO_J_PER_M2 * 1000.0
+    return {"usf_111": float(gamma.max()), "isf_111": float(gamma[-1])}
 
 
 def _relaxed_energy(atoms: Atoms, pot: Potential, settings: MDSettings, comm=None) -> tuple[float, float]:
@@ -179,7 +228,9 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
     """Properties with the posterior-mean potential, plus the std over ``posterior_samples`` coefficient draws.
     A defect relaxation that collapsed gives NaN (for that draw, or for the mean potential) and is left out.
 
-    ``workdir`` must be visible to every rank of ``comm``; rank 0 writes the coefficient files there.
+    ``workdir`` must be visible to every rank of ``comm``; rank 0 writes the coefficient files there, and one
+    progress line per finished potential (mean, then each draw) to stdout (:class:`multiscale.progress.Progress`).
+    Returns the mean potential's properties, their std over the stable draws, and each stable draw's properties.
     """
     rank0 = comm is None or comm.rank == 0
     draws = model.sample_coefficients(settings.posterior_samples, settings.seed)
@@ -190,12 +241,16 @@ def posterior_properties(model, element: str, snapparam: str | Path, material: M
             path.write_text(model.snapcoeff(element, coef))
     if comm is not None:
         comm.barrier()
+    progress = Progress(len(files), "MD property sets (posterior mean, then draws)", enabled=rank0)
     mean = properties(Potential.snap(files[0], snapparam, element), material, settings, comm)
+    progress.done("posterior mean")
     samples = []
-    for path in files[1:]:
+    for i, path in enumerate(files[1:]):
         try:
             samples.append(properties(Potential.snap(path, snapparam, element), material, settings, comm))
+            progress.done(f"posterior draw {i + 1}")
         except CalculationError:
+            progress.done(f"posterior draw {i + 1}: no stable lattice, left out")
             continue  # a draw without a stable lattice is left out of the spread (and counted)
     std = {}
     for k in mean:

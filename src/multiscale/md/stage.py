@@ -12,7 +12,7 @@ import numpy as np
 from multiscale.artifacts import read_artifact, read_properties, write_artifact
 from multiscale.errors import CalculationError
 from multiscale.fileio import write_text_atomic
-from multiscale.lammps import Potential, Session
+from multiscale.lammps import Potential, Session, baseline_potential
 from multiscale.material import Material
 from multiscale.md.properties import MDSettings, posterior_properties, thermal_expansion
 from multiscale.md.specimen import (
@@ -24,6 +24,7 @@ from multiscale.md.specimen import (
     relax_unloaded_and_loaded,
 )
 from multiscale.mlip.stage import load_grader, load_model
+from multiscale.progress import Progress
 from multiscale.records import FarField, PlasticityOnset, Relaxation
 from multiscale.specimen import Specimen
 from multiscale.units import ANGSTROM_PER_NM, property_units
@@ -79,7 +80,12 @@ def run_properties(potential: str, material: dict[str, Any], md: dict[str, Any],
             values[k] = float(np.mean(ok))
             post[k] += "; the posterior-mean potential collapsed too: value = mean over the stable draws"
     sf = settings.surface
-    how = {"vacancy_formation_energy": f"relaxed at constant volume, {settings.vacancy_supercell}^3 cubic supercell "
+    sfs = settings.stacking_fault
+    how = {k: f"{{111}}<112> path, {sfs.points} shifts to a0/sqrt(6), {3 * sfs.periods} layers, relaxed normal to "
+              f"the fault at fixed cell" for k in ("isf_111", "usf_111")}
+    how.update({k: "at the crystal's volume per atom (hcp at ideal c/a), atoms on symmetry sites" for k in mean
+                if k.startswith("phase_")})
+    how |= {"vacancy_formation_energy": f"relaxed at constant volume, {settings.vacancy_supercell}^3 cubic supercell "
                                        f"({4 * settings.vacancy_supercell**3 if mat.lattice == 'fcc' else '-'} "
                                        f"sites), vs bulk energy per atom"}
     for f in sf.facets:
@@ -188,10 +194,14 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
         inputs=[potential, properties], config={"md": md, "specimen": specimen, "material": material})
 
 
-def run_speed(potential: str, properties: str, material: dict[str, Any], baseline: dict[str, str] | None,
+def run_speed(potential: str, properties: str, material: dict[str, Any], baseline: dict[str, Any] | str | None,
               out: str, comm=None, steps: int = 200, repeat: int = 6) -> None:
-    """Atom-steps per second of the fitted potential and of the classical baseline on the same system (an fcc
-    supercell at the MD lattice constant, NVE from 300 K), measured in the same process, one after the other."""
+    """Atom-steps per second of the fitted potential and of the classical baseline on the same system (the cubic
+    supercell at the MD lattice constant, NVE from 300 K), measured in the same process, one after the other.
+
+    ``baseline`` is the ``mlip.baseline`` config value (``auto``, None or LAMMPS lines), turned into a potential
+    by :func:`multiscale.lammps.baseline_potential` as the MLIP validation does. Writes JSON to ``out``; raises
+    :class:`ConfigError` naming mlip.baseline when its files are missing or not for the element."""
     import json
     import time
 
@@ -205,9 +215,10 @@ def run_speed(potential: str, properties: str, material: dict[str, Any], baselin
               "ranks": 1 if comm is None else comm.size, "potentials": {}}
     with _scratch(out, comm, _potential_files(art)) as tmp:
         pots = [Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)]
-        if baseline:
-            pots.append(Potential.shipped(baseline["pair_style"], baseline["file"], element,
-                                          f"{baseline['pair_style']} ({baseline['file']})"))
+        classical = baseline_potential(baseline, element, "mlip.baseline")
+        if classical is not None:  # a distinct name: the results are keyed by it
+            pots.append(classical if classical.name != pots[0].name else
+                        Potential(classical.pair_style, classical.pair_coeff, f"{classical.name} (baseline)"))
         for pot in pots:
             with Session(atoms, pot, comm) as s:
                 s.run("velocity all create 300.0 4928459 loop geom\nfix nve all nve\nrun 10")
@@ -238,14 +249,18 @@ def run_thermal(potential: str, properties: str, material: dict[str, Any], md: d
     for i, coef in enumerate(draws):
         texts[f"sample{i}.snapcoeff"] = model.snapcoeff(element, coef)
     results = []
+    names = [n for n in texts if n.endswith(".snapcoeff")]
+    progress = Progress(len(names), "NPT temperature series (posterior mean, then draws)", enabled=rank0)
     with _scratch(out, comm, texts) as tmp:
-        for name in [n for n in texts if n.endswith(".snapcoeff")]:
+        for name in names:
             pot = Potential.snap(tmp / name, tmp / "snap.snapparam", element)
             try:
                 results.append(thermal_expansion(pot, mat, a0, settings, comm))
+                progress.done(name.removesuffix(".snapcoeff"))
             except CalculationError:
                 if name == "mean.snapcoeff":
                     raise
+                progress.done(f"{name.removesuffix('.snapcoeff')}: failed, left out")
     if not rank0:
         return
     mean, samples = results[0], results[1:]

@@ -127,7 +127,8 @@ def markdown(path: str) -> str:
                 row(name, g, v)
     if "baseline" in r:
         for s in ("train", "test"):
-            row(f"baseline {r['baseline']['potential'].get('file')}", s, r["baseline"]["metrics"].get(s))
+            pot = r["baseline"]["potential"]
+            row(f"baseline {pot.get('name') or pot.get('file')}", s, r["baseline"]["metrics"].get(s))
     lines += ["", "Leave one group out (fit without the group, test on it), with split-conformal coverage at "
               f"{r['models'][r['primary_model']]['conformal']['nominal']:.0%} nominal, calibrated on the other "
               "groups' calibration and test configurations ('not calibratable': too few of them, or none with "

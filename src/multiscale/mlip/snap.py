@@ -21,7 +21,8 @@ from multiscale.fileio import write_text_atomic
 from multiscale.grading import EXTRAPOLATION_THRESHOLD
 from multiscale.lammps import (
     Potential,
-    check_potential,
+    baseline_lines,
+    baseline_potential,
     global_array,
     instance,
     load_atoms,
@@ -118,19 +119,29 @@ class FitSettings:
 
 @dataclass
 class ValidationSettings:
-    """Which models are fitted (the first feeds MD), conformal coverage, extrapolation threshold, baseline."""
+    """Which models are fitted (the first feeds MD), conformal coverage, extrapolation threshold, baseline.
+
+    ``baseline`` is the ``mlip.baseline`` config value: ``auto`` (the element's published potential from
+    :data:`multiscale.lammps.DEFAULT_BASELINES`), None (no baseline), ``{pair_style, file}`` or
+    ``{pair_style, pair_coeff, files, name}`` (LAMMPS lines, :class:`multiscale.lammps.PotentialLines`)."""
 
     models: list[str] = field(default_factory=lambda: list(MODELS))
     coverage: float = 0.9
     extrapolation_threshold: float = EXTRAPOLATION_THRESHOLD
-    baseline: dict[str, str] | None = None
+    baseline: dict[str, Any] | str | None = "auto"
 
     def check(self, element: str) -> None:
-        """The baseline potential file exists and is made for ``element`` (:func:`multiscale.lammps.check_potential`).
+        """The baseline's files exist and are made for ``element`` (:meth:`PotentialLines.resolve`).
 
         Raises :class:`ConfigError` naming mlip.baseline and the fix otherwise."""
-        if self.baseline:
-            check_potential(self.baseline["pair_style"], self.baseline["file"], element, "mlip.baseline")
+        lines = baseline_lines(self.baseline, element, "mlip.baseline")
+        if lines is not None:
+            lines.resolve(element, "mlip.baseline")
+
+    def baseline_potential(self, element: str) -> Potential | None:
+        """The baseline as a LAMMPS :class:`Potential` for ``element`` (None: no baseline); the one definition
+        the validation and the MD speed benchmark use. Raises :class:`ConfigError` as :meth:`check`."""
+        return baseline_potential(self.baseline, element, "mlip.baseline")
 
 
 @dataclass
@@ -302,11 +313,32 @@ class BayesianSNAP:
                 "n_rows": self.n_rows_, "settings": self.settings.to_dict()}
 
 
+def include_file(model: BayesianSNAP, element: str, stem: str = "snap") -> str:
+    """Text of a LAMMPS include file (``include snap.mod``) defining the fitted potential: ``pair_style`` and
+    ``pair_coeff`` lines naming ``<stem>.snapcoeff`` and ``<stem>.snapparam`` (the lines of
+    :meth:`multiscale.lammps.Potential.snap`), for one atom type that is ``element``."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    st = model.settings.descriptor
+    kind = "quadratic" if st.quadratic else "linear"
+    mass = float(atomic_masses[atomic_numbers[element]])
+    pot = Potential.snap(f"{stem}.snapcoeff", f"{stem}.snapparam", element)
+    return (f"# multiscale {kind} SNAP for {element} (Bayesian posterior mean, 2J = {st.twojmax}, cutoff "
+            f"{st.cutoff:g} A), LAMMPS metal units\n"
+            f"# In a LAMMPS input, after the box and atoms exist, with atom type 1 = {element} (mass {mass:.4f}):\n"
+            f"#   include {stem}.mod\n"
+            f"# LAMMPS opens {stem}.snapcoeff and {stem}.snapparam from its working directory, or from the folder\n"
+            f"# named by the environment variable LAMMPS_POTENTIALS (set it to this folder to run elsewhere).\n"
+            f"{pot.commands()}\n")
+
+
 def write_potential_files(model: BayesianSNAP, element: str, directory: str | Path,
-                          stem: str = "snap") -> tuple[Path, Path]:
-    """The LAMMPS ``.snapcoeff`` and ``.snapparam`` files of a fitted model, written atomically."""
+                          stem: str = "snap") -> tuple[Path, Path, Path]:
+    """The LAMMPS files of a fitted model in ``directory``, written atomically: ``<stem>.snapcoeff``,
+    ``<stem>.snapparam`` and the include file ``<stem>.mod`` (:func:`include_file`); returns their paths."""
     d = Path(directory)
-    coeff, param = d / f"{stem}.snapcoeff", d / f"{stem}.snapparam"
+    coeff, param, mod = d / f"{stem}.snapcoeff", d / f"{stem}.snapparam", d / f"{stem}.mod"
     write_text_atomic(coeff, model.snapcoeff(element))
     write_text_atomic(param, model.settings.descriptor.snapparam())
-    return coeff, param
+    write_text_atomic(mod, include_file(model, element, stem))
+    return coeff, param, mod

@@ -155,7 +155,7 @@ def fit(dataset: str, desc_path: str, mlip: dict[str, Any], out: str, potential_
     element = images_from_arrays({k: ds[k] for k in ("n_atoms", "numbers", "positions", "cell", "pbc")},
                                  labels=False)[0].get_chemical_symbols()[0]
     grader = Grader().fit(dart["atom"][np.repeat(split == "train", ds["n_atoms"])])
-    coeff, param = write_potential_files(model, element, potential_dir)
+    coeff, param, include = write_potential_files(model, element, potential_dir)
     write_artifact(out, "potential", {
         "coefficients": model.coef_, "covariance": model.covariance_, "split": split,
         "config_names": ds["names"], "n_atoms": ds["n_atoms"], **p,
@@ -164,7 +164,7 @@ def fit(dataset: str, desc_path: str, mlip: dict[str, Any], out: str, potential_
         "grade_edge": grader.edge_,
         "snapparam": param.read_text(), "snapcoeff": coeff.read_text(), "element": element,
         "hyperparameters": model.hyperparameters(), "metrics": split_metrics(split, groups, ds["n_atoms"], p),
-        "settings": mlip, "model": model_name, "files": [str(Path(coeff)), str(Path(param))],
+        "settings": mlip, "model": model_name, "files": [str(Path(coeff)), str(Path(param)), str(Path(include))],
     }, inputs=[dataset, desc_path], config=mlip)
 
 

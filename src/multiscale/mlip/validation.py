@@ -26,7 +26,7 @@ from multiscale.artifacts import Artifact, read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, split_atoms
 from multiscale.errors import ArtifactError
 from multiscale.grading import Grader
-from multiscale.lammps import Potential, single_point
+from multiscale.lammps import Potential, baseline_lines, single_point
 from multiscale.mlip.report import ValidationFigures, plot_validation
 from multiscale.mlip.snap import SNAPSettings
 from multiscale.mlip.stage import dataset_split, descriptor_list, fit_model, load_model, predict_all, split_metrics
@@ -91,12 +91,16 @@ def calibration_curve(err: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return np.array([np.mean(np.abs(err) <= zi * sigma) for zi in z]) if len(err) else np.full(len(LEVELS), np.nan)
 
 
-def baseline_predictions(ds: Artifact, baseline: dict[str, str], split: np.ndarray) -> dict[str, np.ndarray]:
-    """Energies/forces/stresses of every configuration with a classical LAMMPS potential (``mlip.baseline``)."""
+def baseline_predictions(ds: Artifact, potential: Potential, split: np.ndarray) -> dict[str, np.ndarray]:
+    """Energies, forces and stresses of every configuration of the dataset ``ds`` with a classical LAMMPS
+    ``potential`` (the ``mlip.baseline``, see :meth:`ValidationSettings.baseline_potential`), beside the DFT labels.
+
+    Returns ``energy_dft``/``energy_pred`` (n_configs,) in eV/atom, the predicted energies shifted by their mean
+    offset from DFT on the ``split == "train"`` configurations (the two energy zeros differ);
+    ``forces_dft``/``forces_pred`` (n_atoms_total, 3) in eV/Angstrom; ``stress_dft``/``stress_pred``
+    (n_configs, 6) in GPa, Voigt, positive tensile. Raises :class:`CalculationError` when LAMMPS fails."""
     images = images_from_arrays(ds.data, labels=False)
-    element = images[0].get_chemical_symbols()[0]
-    pot = Potential.shipped(baseline["pair_style"], baseline["file"], element, baseline.get("name", baseline["file"]))
-    points = [single_point(atoms, pot) for atoms in images]
+    points = [single_point(atoms, potential) for atoms in images]
     e = np.array([p.energy / len(atoms) for p, atoms in zip(points, images, strict=True)])
     forces = [p.forces for p in points]
     stresses = [p.stress for p in points]
@@ -165,16 +169,18 @@ def validate(dataset: str, descriptor_paths: dict[str, str], potential_paths: di
         "max_grade": {s: float(grade[np.repeat(split == s, n_atoms)].max()) if (split == s).any() else float("nan")
                       for s in ("train", "calibration", "test")},
     }
-    baseline = settings.validation.baseline
+    element = images_from_arrays(ds.data, labels=False)[0].get_chemical_symbols()[0]
+    baseline = settings.validation.baseline_potential(element)
     b = baseline_predictions(ds, baseline, split) if baseline else None
     if baseline:
-        report["baseline"] = {"potential": baseline, "metrics": split_metrics(split, groups, n_atoms, b)}
+        lines = baseline_lines(settings.validation.baseline, element)
+        report["baseline"] = {"potential": lines.to_dict(), "metrics": split_metrics(split, groups, n_atoms, b)}
     write_artifact(out, "mlip_validation", {
         "split": split, "groups": groups, "force_error": err_norm, "force_std": std_norm, "grade": grade,
         "levels": LEVELS, "observed": observed}, {"report": report, "settings": mlip},
         inputs=[dataset, *descriptor_paths.values(), *potential_paths.values()], config=mlip)
     plot_validation(ValidationFigures(n_atoms=n_atoms, split=split, groups=groups, predictions=p, levels=LEVELS,
                                       observed=observed, grade=grade, threshold=threshold, model=name,
-                                      baseline=b, baseline_name=baseline.get("file") if baseline else None),
+                                      baseline=b, baseline_name=baseline.name if baseline else None),
                     Path(fig_dir))
 

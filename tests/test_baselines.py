@@ -213,3 +213,15 @@ def test_baseline_lines_not_for_a_ta_study_are_refused(lines, words):
 def test_potential_lines_from_config_keep_the_files_key():
     assert PotentialLines.from_config({"pair_style": "eam", "file": "Ni_u3.eam"}, "Ni").files_key == "file"
     assert PotentialLines.from_config(TA06A, "Ta").to_dict()["files"] == TA06A["files"]
+
+
+@pytest.mark.parametrize("value", ['"auto"', "null", '{"pair_style": "eam/fs", "file": "Al_mm.eam.fs"}'])
+def test_the_cli_takes_every_form_of_the_baseline(value):
+    """The workflow passes mlip.baseline as JSON: `auto`, null and LAMMPS lines all reach the speed benchmark."""
+    import json
+
+    from multiscale.cli import build_parser
+
+    args = build_parser().parse_args(["md", "speed", "--potential", "p.h5", "--properties", "m.h5", "--material",
+                                      '{"element": "Al"}', "--baseline", value, "--out", "s.json"])
+    assert args.baseline == json.loads(value)

@@ -35,6 +35,14 @@ def _json(text: str) -> dict:
     return value
 
 
+def _json_value(text: str):
+    """Any JSON value (an object, a string such as "auto", or null)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+
+
 def _comm():
     from mpi4py import MPI
 
@@ -244,7 +252,7 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
         ("--out", {"required": True})]),
     ("md", "speed"): (md_speed, "atom-steps per second of the fitted potential and the classical baseline", [
         ("--potential", {"required": True}), ("--properties", {"required": True}),
-        ("--material", {"type": _json, "required": True}), ("--baseline", {"type": _json, "required": True}),
+        ("--material", {"type": _json, "required": True}), ("--baseline", {"type": _json_value, "required": True}),
         ("--out", {"required": True})]),
     ("continuum", "solve"): (continuum_solve, "FEM of the MD specimen with the MD stiffness", [
         ("--md", {"required": True}), ("--specimen", {"required": True}),

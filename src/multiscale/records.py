@@ -271,6 +271,6 @@ class MonitorSummary:
     frames: int
     max_grade: float
     max_n_above: int
-    atoms_above_at_load: int
-    median_distance_of_flagged_atoms_nm: float | None
+    atoms_above_at_load: int                           # free atoms (the frame is a held boundary condition)
+    median_distance_of_flagged_atoms_nm: float | None  # of those free atoms, from the hole surface
     relaxations: list[Relaxation] = field(default_factory=list)

@@ -363,7 +363,7 @@ def compute_atlas(dataset: str, potential: str, validation: str, specimen: str, 
     dstar = distance_threshold(c["distance"][has], c["relative"][has], np.nan_to_num(c["relative_std"][has]),
                                s.stress_tolerance, grid_h)
     strain = float(desc.boundary_conditions.strain)
-    flagged_at = sp["grade"] > threshold
+    flagged_at = (sp["grade"] > threshold) & ~sp["frame"].astype(bool)  # free atoms, as the monitor counts them
     monitor = MonitorSummary(
         flagged=bool(sp.attrs["flagged"]), frames=int(len(sp["monitor_step"])),
         max_grade=float(np.max(sp["monitor_max_grade"])), max_n_above=int(np.max(sp["monitor_n_above"])),

@@ -60,9 +60,11 @@ def ta_dataset(tmp_path_factory):
     data = structure_arrays(images)
     data.update(energy=[p.energy for p in labels], forces=np.concatenate([p.forces for p in labels]),
                 stress=[p.stress for p in labels], names=[f"c{i}" for i in range(n)], groups=["rattle"] * n,
-                metadata=["{}"] * n, scf_iterations=[0] * n, wall_time=[0.0] * n)
+                metadata=["{}"] * n, scf_iterations=[0] * n, wall_time=[0.0] * n,
+                fidelity=["training"] * n)
     path = tmp_path_factory.mktemp("ta") / "dataset.h5"
-    write_artifact(path, "dft_dataset", data, {"settings": {"labels": "Ta06A"}, "dropped": []})
+    write_artifact(path, "dft_dataset", data, {"settings": {"labels": "Ta06A"}, "dropped": [],
+                   "fidelities": {"training": {"labels": ["energy", "forces", "stress"]}}})
     return path
 
 

@@ -259,9 +259,11 @@ def test_continuum_stage_writes_fem_and_md_fields_that_meshio_reads(tmp_path):
     data = structure_arrays(images)
     data.update(energy=[p.energy for p in labels], forces=np.concatenate([p.forces for p in labels]),
                 stress=[p.stress for p in labels], names=[f"c{i}" for i in range(6)], groups=["rattle"] * 6,
-                metadata=["{}"] * 6, scf_iterations=[0] * 6, wall_time=[0.0] * 6)
+                metadata=["{}"] * 6, scf_iterations=[0] * 6, wall_time=[0.0] * 6,
+                fidelity=["training"] * 6)
     d = str(tmp_path) + "/"
-    write_artifact(d + "dataset.h5", "dft_dataset", data, {"settings": {"labels": "EAM"}, "dropped": []})
+    write_artifact(d + "dataset.h5", "dft_dataset", data, {"settings": {"labels": "EAM"}, "dropped": [],
+                   "fidelities": {"training": {"labels": ["energy", "forces", "stress"]}}})
     mlip = {"twojmax": 4, "test_fraction": 0.2}
     compute_descriptors(d + "dataset.h5", mlip, "linear", d + "descriptors.h5")
     fit(d + "dataset.h5", d + "descriptors.h5", mlip, d + "potential.h5", d)

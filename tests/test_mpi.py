@@ -61,9 +61,11 @@ def eam_dataset(tmp_path_factory):
     data = structure_arrays(images)
     data.update(energy=[p.energy for p in labels], forces=np.concatenate([p.forces for p in labels]),
                 stress=[p.stress for p in labels], names=[f"c{i}" for i in range(6)], groups=["rattle"] * 6,
-                metadata=["{}"] * 6, scf_iterations=[0] * 6, wall_time=[0.0] * 6)
+                metadata=["{}"] * 6, scf_iterations=[0] * 6, wall_time=[0.0] * 6,
+                fidelity=["training"] * 6)
     path = tmp_path_factory.mktemp("eam") / "dataset.h5"
-    write_artifact(path, "dft_dataset", data, {"settings": {"labels": "EAM"}, "dropped": []})
+    write_artifact(path, "dft_dataset", data, {"settings": {"labels": "EAM"}, "dropped": [],
+                   "fidelities": {"training": {"labels": ["energy", "forces", "stress"]}}})
     return path
 
 

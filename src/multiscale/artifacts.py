@@ -207,13 +207,16 @@ KINDS: dict[str, ArtifactKind] = {
                 "names": Dataset(STR, ("n_configs",), "-", "configuration names"),
                 "groups": Dataset(STR, ("n_configs",), "-", "configuration groups"),
                 "fidelity": Dataset(STR, ("n_configs",), "-", "DFT settings family of the labels: training (the "
-                                    "configured settings) or converged (the convergence study's reference scans)"),
-                "metadata": Dataset(STR, ("n_configs",), "-", "JSON metadata per configuration"),
-                "scf_iterations": Dataset("i8", ("n_configs",), "1", "SCF iterations used"),
-                "wall_time": Dataset("f8", ("n_configs",), "s", "wall time per calculation"),
+                                    "configured settings), converged (the convergence study's reference scans) or "
+                                    "an external fidelity (dft.external: the user's files, settings as declared)"),
+                "metadata": Dataset(STR, ("n_configs",), "-", "JSON metadata per configuration (external data: "
+                                    "'source' names the file and frame)"),
+                "scf_iterations": Dataset("i8", ("n_configs",), "1", "SCF iterations used (-1: external data)"),
+                "wall_time": Dataset("f8", ("n_configs",), "s", "wall time per calculation (NaN: external data)"),
             },
             {"settings": "JSON DFT settings", "dropped": "JSON list of dropped configurations and why",
-             "fidelities": "JSON: per fidelity, the DFT settings of its labels and which labels it carries"},
+             "fidelities": "JSON: per fidelity, the DFT settings of its labels and which labels are fitted "
+                           "('labels'); an external fidelity also its energy rule and source files"},
         ),
         ArtifactKind(
             "eos",

@@ -209,7 +209,7 @@ COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = 
     ("dft", "eos"): (dft_eos, "Birch-Murnaghan fit of the EOS configurations", [
         ("--calcs", {"nargs": "+", "required": True}), ("--material", {"type": _json, "required": True}),
         ("--out", {"required": True})]),
-    ("dft", "gather"): (dft_gather, "collect calculations into the dataset artifact", [
+    ("dft", "gather"): (dft_gather, "collect calculations (and the dft.external files) into the dataset artifact", [
         ("--calcs", {"nargs": "+", "required": True}), ("--dft", {"type": _json, "required": True}),
         ("--converged", {"help": "convergence/elastic.h5: its cells join as the fidelity 'converged'"}),
         ("--extxyz", {}), ("--out", {"required": True})]),

@@ -30,7 +30,10 @@ def load_schema(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def _fill_defaults(schema: Mapping[str, Any], instance: Any) -> Any:
-    """Return ``instance`` with every missing key set to its schema default (recursively)."""
+    """Return ``instance`` with every missing key set to its schema default (recursively, also in the objects of
+    an array such as ``dft.external``)."""
+    if schema.get("type") == "array" and isinstance(instance, list) and isinstance(schema.get("items"), Mapping):
+        return [_fill_defaults(schema["items"], item) for item in instance]
     if schema.get("type") != "object" or not isinstance(instance, dict):
         return instance
     out = dict(instance)

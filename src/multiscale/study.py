@@ -3,7 +3,8 @@
 The schema (:mod:`multiscale.config`) checks each key alone; the semantic checks relate keys to each other and
 to the files they name (the element and its crystal, a convergence scan reaching beyond the setting it judges,
 the specimen's hole inside the plate and its frame against the potential's cutoff, the split fractions, the
-baseline potential's files and LAMMPS lines, ``mlip.baseline``). Each check lives in the module that owns the
+baseline potential's files and LAMMPS lines, ``mlip.baseline``, the user's own labelled files, ``dft.external``,
+read as the dataset will read them). Each check lives in the module that owns the
 knowledge (``Material.check``, ``Specimen.check``, ``multiscale.lammps.PotentialLines.resolve``, the stages'
 settings); they need the stages' settings classes, so they are wired here, above the stages. The workflow
 (``workflow/rules/common.smk``), every sweep point and ``multiscale config validate`` call :func:`validate_study`;
@@ -20,6 +21,7 @@ from typing import Any
 from multiscale.config import read_config, settings_from_dict, validate_config
 from multiscale.dft.calculator import DFTSettings
 from multiscale.dft.convergence import ConvergenceSettings
+from multiscale.dft.external import CONVERGED, TRAINING, check_fidelities, external_sources
 from multiscale.errors import ConfigError
 from multiscale.material import Material
 from multiscale.mlip.snap import SNAPSettings
@@ -51,7 +53,10 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
 
     The element and its crystal (:meth:`Material.check`), the convergence scans against the settings they judge,
     the specimen's geometry and its frame against the potential's cutoff, the split fractions and fit weights, the
-    baseline potential's files and lines against the element (``ValidationSettings.check``). Raises one
+    baseline potential's files and lines against the element (``ValidationSettings.check``), the fidelities named
+    by the fit weights, and each ``dft.external`` file read as the dataset will read it (``ExternalSource.check``:
+    readable, every selected frame with forces and a stress and only the study's element, every setting
+    declared). Raises one
     :class:`ConfigError` naming ``where`` (the config files) and listing every problem found, one line each with
     its key and fix; a check that needs a setting found invalid is skipped."""
     problems: list[str] = []
@@ -74,12 +79,31 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
             _passes(problems, specimen.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, "")
         if element_known:
             _passes(problems, snap.validation.check, material.element)
-        if dft is not None and "converged" in snap.fit.fidelity_weights and not dft.converged_labels:
-            problems.append("mlip.fidelity_weights names the fidelity 'converged', but dft.converged_labels is "
-                            "false, so the dataset has none. Fix: set dft.converged_labels: true or remove "
-                            "mlip.fidelity_weights.converged")
+        if dft is not None:
+            _passes(problems, check_fidelity_weights, snap, dft)
+    if dft is not None and element_known:
+        sources = _build(problems, external_sources, dft)
+        if sources is not None and _passes(problems, check_fidelities, sources):
+            for key, source in sources:
+                _passes(problems, source.check, key, material.element, dft)
     if problems:
         raise ConfigError(f"invalid study configuration in {where}:\n  - " + "\n  - ".join(problems))
+
+
+def check_fidelity_weights(snap: SNAPSettings, dft: DFTSettings) -> None:
+    """Every fidelity named in ``mlip.fidelity_weights`` is one the dataset will have: training, converged (with
+    ``dft.converged_labels``) or a ``dft.external`` fidelity. Raises :class:`ConfigError` naming the key and fix."""
+    external = {str(e.get("fidelity", "")) for e in dft.external if isinstance(e, Mapping)}
+    have = [TRAINING] + ([CONVERGED] if dft.converged_labels else []) + sorted(external - {"", TRAINING, CONVERGED})
+    for name in snap.fit.fidelity_weights:
+        if name == CONVERGED and not dft.converged_labels:
+            raise ConfigError("mlip.fidelity_weights names the fidelity 'converged', but dft.converged_labels is "
+                              "false, so the dataset has none. Fix: set dft.converged_labels: true or remove "
+                              "mlip.fidelity_weights.converged")
+        if name not in have:
+            raise ConfigError(f"mlip.fidelity_weights names the fidelity '{name}', which the dataset will not have "
+                              f"(it will have: {', '.join(have)}). Fix: use one of those names (an external "
+                              f"fidelity is the fidelity of a dft.external entry) or remove the key")
 
 
 def validate_study(config: Mapping[str, Any], sources: Sequence[str | Path] = ()) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 EV_PER_A3_TO_GPA = 160.21766208          # 1 eV/Angstrom^3 in GPa
 EV_PER_A2_TO_J_PER_M2 = 16.021766208     # 1 eV/Angstrom^2 in J/m^2
 BAR_TO_GPA = 1e-4                        # LAMMPS 'metal' pressure unit (bar) in GPa
+KBAR_TO_GPA = 0.1                        # VASP's stress unit (kbar) in GPa
 ANGSTROM_PER_NM = 10.0
 
 VOIGT_NAMES = ("xx", "yy", "zz", "yz", "xz", "xy")

@@ -78,6 +78,11 @@ def converged_labels(pt):
     return [f"{RESULTS}/dft{pt}/convergence/elastic.h5"] if cfg("dft", pt)["dft"]["converged_labels"] else []
 
 
+def external_files(pt):
+    """The files of dft.external: inputs of the dataset, so a changed file reruns it and all that depends on it."""
+    return [e["file"] for e in cfg("dft", pt)["dft"]["external"]]
+
+
 def structures_inputs(wildcards):
     """Groups built on the DFT lattice constant wait for the EOS fit."""
     return {"eos": f"{RESULTS}/dft{wildcards.pt}/eos.h5"} if wildcards.group in NEEDS_A0 else {}

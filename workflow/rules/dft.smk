@@ -65,6 +65,8 @@ rule dft_gather:
         calcs=lambda w: calcs(w.pt),
         # dft.converged_labels: the convergence study's primitive cells join the dataset (fidelity 'converged')
         converged=lambda w: converged_labels(w.pt),
+        # dft.external: the user's own labelled files join the dataset, each as its declared fidelity and group
+        external=lambda w: external_files(w.pt),
     output:
         dataset=f"{RESULTS}/dft{{pt}}/dataset.h5",
         extxyz=f"{RESULTS}/dft{{pt}}/dataset.extxyz",

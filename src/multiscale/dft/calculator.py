@@ -40,6 +40,7 @@ class DFTSettings:
     cache_dir: str = "results/cache/dft"
     configurations: dict[str, Any] = field(default_factory=dict)
     converged_labels: bool = False  # the convergence study's primitive cells join the dataset (fidelity 'converged')
+    external: list[dict[str, Any]] = field(default_factory=list)  # the user's own labelled files (dft.external)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DFTSettings:

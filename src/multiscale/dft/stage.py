@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, metadata, split_atoms, structure_arrays
 from multiscale.dft import convergence, convergence_report
 from multiscale.dft.calculator import DFTSettings, compute_cached, smearing_label
+from multiscale.dft.external import CONVERGED, TRAINING, external_configurations
 from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, generate
 from multiscale.elastic import eos_properties, fit_cubic_elastic, lattice_from_volume, stress_tensor
-from multiscale.errors import ArtifactError, SCFConvergenceError
+from multiscale.errors import ArtifactError, ConfigError, SCFConvergenceError
 from multiscale.fileio import atomic_path
 from multiscale.material import Material
 from multiscale.units import EV_PER_A2_TO_J_PER_M2, EV_PER_A3_TO_GPA
@@ -79,10 +81,6 @@ def _concat(calcs: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]],
     return data, dropped, [str(c) for c in calcs]
 
 
-TRAINING, CONVERGED = "training", "converged"
-FIDELITIES = (TRAINING, CONVERGED)
-
-
 def converged_configurations(elastic_runs: str) -> dict[str, Any]:
     """The convergence study's primitive cells (its elastic part) as dataset rows of the fidelity 'converged'.
 
@@ -126,11 +124,21 @@ def converged_configurations(elastic_runs: str) -> dict[str, Any]:
     return data
 
 
+def _append(data: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Append the dataset rows ``extra`` to ``data`` (same keys), in place."""
+    for key, value in extra.items():
+        data[key] = np.concatenate([np.asarray(data[key]), np.asarray(value)]) if len(data[key]) else value
+
+
 def gather(calcs: Sequence[str], dft: dict, out: str, extxyz: str | None = None, converged: str | None = None) -> None:
     """Collect every labelled configuration into one dataset artifact (and optionally extxyz).
 
-    ``converged``: the convergence study's elastic runs, added as the fidelity 'converged'
-    (:func:`converged_configurations`)."""
+    ``calcs``: the study's own GPAW calculations (fidelity 'training'). ``converged``: the convergence study's
+    elastic runs, added as the fidelity 'converged' (:func:`converged_configurations`). ``dft['external']``: the
+    user's own labelled files, each entry added as its declared fidelity and group
+    (:func:`multiscale.dft.external.external_configurations`; the ``fidelities`` attribute records their declared
+    settings and source files). Raises :class:`ConfigError` for an external file the checks before any job would
+    refuse, or a dataset of more than one element."""
     data, dropped, inputs = _concat(calcs)
     settings = DFTSettings.from_dict(dft)
     data["fidelity"] = [TRAINING] * len(data["names"])
@@ -139,9 +147,18 @@ def gather(calcs: Sequence[str], dft: dict, out: str, extxyz: str | None = None,
         extra = converged_configurations(converged)
         fidelities.update(extra.pop("fidelities"))
         extra["fidelity"] = [CONVERGED] * len(extra["names"])
-        for key, value in extra.items():
-            data[key] = np.concatenate([np.asarray(data[key]), np.asarray(value)]) if len(data[key]) else value
+        _append(data, extra)
         inputs.append(str(converged))
+    if settings.external:
+        element = None if not len(data["numbers"]) else chemical_symbols[int(data["numbers"][0])]
+        extra = external_configurations(settings, element)
+        fidelities.update(extra.pop("fidelities"))
+        _append(data, extra)
+        inputs += [source["file"] for f in fidelities.values() for source in f.get("sources", [])]
+    elements = sorted({chemical_symbols[int(z)] for z in data["numbers"]})
+    if len(elements) > 1:
+        raise ConfigError(f"dft.external: the dataset would hold several elements ({elements}); this SNAP fitter "
+                          f"handles one. Fix: external files of material.element only")
     write_artifact(out, "dft_dataset", data, {"settings": settings.physics(), "dropped": dropped,
                                               "fidelities": fidelities}, inputs=inputs, config=settings.physics())
     if extxyz:
@@ -181,12 +198,16 @@ def fit_equation_of_state(calcs: Sequence[str], material: dict, out: str) -> Non
 
 
 def reference_properties(dataset: str, eos: str, out: str) -> None:
-    """DFT reference properties at the dataset's settings: a0, B (EOS) and C11, C12, C44 (stress-strain)."""
+    """DFT reference properties at the dataset's settings: a0, B (EOS) and C11, C12, C44 (stress-strain), and the
+    surface, phase and vacancy energies, from the configurations of the fidelity 'training' only (an external file's
+    groups may carry the same names, e.g. its own 'elastic' frames, at other settings)."""
     ds = read_artifact(dataset, "dft_dataset")
     e = read_artifact(eos, "eos")
-    images = images_from_arrays(ds.data)
+    own = np.flatnonzero(np.asarray(ds["fidelity"], dtype=object) == TRAINING)
+    every = images_from_arrays(ds.data)
+    images, labels, energies = [every[i] for i in own], ds["stress"][own], ds["energy"][own]
     strains, stresses = [], []
-    for atoms, stress in zip(images, ds["stress"], strict=True):
+    for atoms, stress in zip(images, labels, strict=True):
         if atoms.info["group"] == "elastic":
             strains.append(metadata(atoms)["strain_voigt"])
             stresses.append(stress)
@@ -205,7 +226,7 @@ def reference_properties(dataset: str, eos: str, out: str) -> None:
                                                          f"{cell_note}"] * 3
     # defect and surface energies against the EOS bulk energy per atom (same k-density and cutoff)
     e_bulk = float(e.attrs["E0"])
-    for atoms, energy in zip(images, ds["energy"], strict=True):
+    for atoms, energy in zip(images, energies, strict=True):
         meta = metadata(atoms)
         if atoms.info["group"] == "surface" and meta.get("rattle_std", 0.0) == 0.0:
             gamma = (energy - len(atoms) * e_bulk) / (2 * meta["area"]) * EV_PER_A2_TO_J_PER_M2

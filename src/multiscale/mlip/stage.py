@@ -11,6 +11,7 @@ import numpy as np
 
 from multiscale.artifacts import Artifact, read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, split_atoms
+from multiscale.dft.external import energy_labels
 from multiscale.errors import ArtifactError
 from multiscale.grading import Grader
 from multiscale.mlip.snap import BayesianSNAP, SNAPSettings, descriptors, write_potential_files
@@ -82,23 +83,26 @@ def descriptor_list(art: Artifact) -> list[dict[str, np.ndarray]]:
 
 
 def fit_model(desc: list[dict], ds: Artifact, settings: SNAPSettings, mask: np.ndarray) -> BayesianSNAP:
-    """Fit on the configurations selected by ``mask``, with per-group and per-fidelity weight factors."""
+    """Fit on the configurations selected by ``mask``, with per-group and per-fidelity weight factors; energies
+    only where they are labels (:func:`multiscale.dft.external.energy_labels`: not those of the converged scans or of
+    an external fidelity with its own energy reference)."""
     slices = split_atoms(ds.data)
     idx = np.flatnonzero(mask)
     groups = np.array(ds["groups"], dtype=object)
     fidelity = np.array(ds["fidelity"], dtype=object)
     # against the whole dataset: leave-one-group-out fits lack one group by design
     settings.fit.check_groups(groups, fidelity)
-    return BayesianSNAP(settings).fit([desc[i] for i in idx], ds["energy"][idx],
+    return BayesianSNAP(settings).fit([desc[i] for i in idx], energy_labels(ds)[idx],
                                       [ds["forces"][slices[i]] for i in idx], ds["stress"][idx], ds["n_atoms"][idx],
                                       groups=groups[idx], fidelities=fidelity[idx])
 
 
 def predict_all(model: BayesianSNAP, desc: list[dict], ds: Artifact) -> dict[str, np.ndarray]:
+    """Predictions of every configuration beside its labels (``energy_dft`` NaN where the energy is no label)."""
     n_atoms = ds["n_atoms"]
     preds = [model.predict(d, int(n)) for d, n in zip(desc, n_atoms, strict=True)]
     return {
-        "energy_dft": ds["energy"] / n_atoms,
+        "energy_dft": energy_labels(ds) / n_atoms,
         "energy_pred": np.array([q["energy"] for q in preds]),
         "energy_std": np.array([q["energy_std"] for q in preds]),
         "forces_dft": ds["forces"],

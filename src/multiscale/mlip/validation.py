@@ -24,6 +24,7 @@ from scipy import stats
 
 from multiscale.artifacts import Artifact, read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, split_atoms
+from multiscale.dft.external import energy_labels
 from multiscale.errors import ArtifactError
 from multiscale.grading import Grader
 from multiscale.lammps import Potential, baseline_lines, single_point
@@ -95,7 +96,8 @@ def baseline_predictions(ds: Artifact, potential: Potential, split: np.ndarray) 
     """Energies, forces and stresses of every configuration of the dataset ``ds`` with a classical LAMMPS
     ``potential`` (the ``mlip.baseline``, see :meth:`ValidationSettings.baseline_potential`), beside the DFT labels.
 
-    Returns ``energy_dft``/``energy_pred`` (n_configs,) in eV/atom, the predicted energies shifted by their mean
+    Returns ``energy_dft``/``energy_pred`` (n_configs,) in eV/atom (``energy_dft`` NaN where the energy is no
+    label, :func:`multiscale.dft.external.energy_labels`), the predicted energies shifted by their mean
     offset from DFT on the ``split == "train"`` configurations (the two energy zeros differ);
     ``forces_dft``/``forces_pred`` (n_atoms_total, 3) in eV/Angstrom; ``stress_dft``/``stress_pred``
     (n_configs, 6) in GPa, Voigt, positive tensile. Raises :class:`CalculationError` when LAMMPS fails."""
@@ -104,7 +106,7 @@ def baseline_predictions(ds: Artifact, potential: Potential, split: np.ndarray) 
     e = np.array([p.energy / len(atoms) for p, atoms in zip(points, images, strict=True)])
     forces = [p.forces for p in points]
     stresses = [p.stress for p in points]
-    e_dft = ds["energy"] / ds["n_atoms"]
+    e_dft = energy_labels(ds) / ds["n_atoms"]
     e -= np.nanmean(e[split == "train"] - e_dft[split == "train"])  # align the energy zeros on training data
     return {"energy_dft": e_dft, "energy_pred": e, "forces_dft": ds["forces"], "forces_pred": np.concatenate(forces),
             "stress_dft": ds["stress"], "stress_pred": np.array(stresses)}

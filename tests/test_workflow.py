@@ -150,8 +150,9 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
 
 
 @pytest.mark.slow
-def test_sweep_over_twojmax_reuses_dft(workdir):
-    """After the tiny study, a 2-point 2J sweep on the same DFT settings runs zero new GPAW calculations."""
+def test_sweep_over_an_mlip_setting_reuses_dft(workdir):
+    """After the tiny study, a 2-point sweep of the SNAP cutoff on the same DFT settings runs zero new GPAW
+    calculations."""
     cache = workdir / "results/cache/dft"
     assert any(cache.rglob("*.h5")), "runs after test_tiny_study_end_to_end_and_targeted_rerun"
     before = sorted(cache.rglob("*.h5"))
@@ -162,9 +163,9 @@ def test_sweep_over_twojmax_reuses_dft(workdir):
     snakemake(workdir, *files)
     assert sorted(cache.rglob("*.h5")) == before  # zero new GPAW runs
     table = (workdir / "results/tiny-sweep/sweep.md").read_text()
-    assert all(f"| twojmax-{j} |" in table for j in (2, 4))
-    assert (workdir / "results/tiny-sweep/mlip@twojmax-2/linear/snap.snapcoeff").exists()
-    assert not (workdir / "results/tiny-sweep/dft@twojmax-2").exists()
+    assert all(f"| rcutfac-{r} |" in table for r in ("4.6", "4.8"))
+    assert (workdir / "results/tiny-sweep/mlip@rcutfac-4.6/linear/snap.snapcoeff").exists()
+    assert not (workdir / "results/tiny-sweep/dft@rcutfac-4.6").exists()
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from multiscale.artifacts import KINDS, read_artifact, write_artifact
+from multiscale.artifacts import DIGEST_ATTR, KINDS, content_digest, read_artifact, write_artifact
 from multiscale.errors import ArtifactError
 
 
@@ -39,6 +39,48 @@ def test_wrong_kind_and_version_are_refused(tmp_path):
         f.attrs["schema_version"] = KINDS["eos"].version + 1
     with pytest.raises(ArtifactError, match="schema version"):
         read_artifact(path, "eos")
+
+
+@pytest.mark.parametrize("edit", ["dataset value", "dataset attribute", "root attribute", "new dataset",
+                                  "deleted dataset", "provenance"])
+def test_an_artifact_changed_after_writing_is_refused_at_read(tmp_path, edit):
+    """Any change to the content after writing (one value, an attribute, a dataset added or removed, the
+    provenance) fails the content digest check with the file named and the fix."""
+    path = write_artifact(tmp_path / "eos.h5", "eos", _eos_data(), EOS_ATTRS)
+    assert read_artifact(path, "eos").digest_checked
+    with h5py.File(path, "a") as f:
+        if edit == "dataset value":
+            f["energy"][1] = -3.7400001
+        elif edit == "dataset attribute":
+            f["energy"].attrs["units"] = "Ry/atom"
+        elif edit == "root attribute":
+            f.attrs["a0"] = 4.05
+        elif edit == "new dataset":
+            f["note"] = [1.0]
+        elif edit == "deleted dataset":
+            del f["volume"]
+        else:
+            f.attrs["provenance"] = f.attrs["provenance"].replace("multiscale", "multiscale ")
+    with pytest.raises(ArtifactError, match=r"eos.h5: content does not match the digest .* Fix: delete it and rerun"):
+        read_artifact(path, "eos")
+
+
+def test_the_content_digest_ignores_layout_and_a_legacy_file_is_read_unchecked(tmp_path):
+    """Rewriting the same content with another layout (chunked, compressed) keeps the digest; a file without a
+    digest (written before digests existed) is read, flagged as unchecked."""
+    path = write_artifact(tmp_path / "eos.h5", "eos", _eos_data(), EOS_ATTRS)
+    with h5py.File(path) as f, h5py.File(tmp_path / "copy.h5", "w") as g:
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        for name in f:
+            g.create_dataset(name, data=f[name][()], chunks=True, compression="gzip")
+            for k, v in f[name].attrs.items():
+                g[name].attrs[k] = v
+        assert content_digest(g) == f.attrs[DIGEST_ATTR]
+    assert read_artifact(tmp_path / "copy.h5", "eos").digest_checked
+    with h5py.File(path, "a") as f:
+        del f.attrs[DIGEST_ATTR]
+    assert not read_artifact(path, "eos").digest_checked
 
 
 def test_inconsistent_shapes_write_nothing(tmp_path):
@@ -100,6 +142,7 @@ def test_typed_attributes_read_back_as_their_records(tmp_path):
         d = json.loads(f.attrs["specimen"])
         d["geometry"]["colour"] = "red"
         f.attrs["specimen"] = json.dumps(d)
+        f.attrs[DIGEST_ATTR] = content_digest(f)  # as if a writer had stored it: the record check, not the digest
     with pytest.raises(ArtifactError, match=r"c.h5: attribute specimen.geometry: SpecimenGeometry has no field"):
         read_artifact(path, "continuum").attr("specimen")
     # nested generics: a list of records, an optional field left None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,6 +111,29 @@ def test_cache_is_shared_and_keyed_by_physics(tiny_dft, tmp_path, monkeypatch):
     assert calculator.cache_key(atoms, tiny_dft) == a.attrs["cache_key"]
     tiny_dft.ecut = 260.0
     assert calculator.cache_key(atoms, tiny_dft) != a.attrs["cache_key"]
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated"])
+def test_a_damaged_cache_entry_is_quarantined_and_recomputed(tiny_dft, tmp_path, damage):
+    """A cache entry whose content changed after writing, or that was cut short, is not used: it moves to
+    <cache>/quarantine/ with a warning naming it, and GPAW computes the configuration again."""
+    import h5py
+
+    atoms = bulk("Al", "fcc", a=4.05)
+    atoms.info.update(name="bulk", group="eos", metadata="{}")
+    assert compute_cached(atoms, tiny_dft, tmp_path / "a.h5") is True
+    entry = next(p for p in Path(tiny_dft.cache_dir).rglob("*.h5") if "quarantine" not in p.parts)
+    energy = read_artifact(entry, "dft_calc")["energy"][0]
+    if damage == "tampered":
+        with h5py.File(entry, "a") as f:
+            f["energy"][0] = energy + 0.1
+    else:
+        entry.write_bytes(entry.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match=rf"DFT cache entry {entry} failed its check .*moved to .*quarantine"):
+        assert compute_cached(atoms, tiny_dft, tmp_path / "b.h5") is True  # GPAW ran again
+    assert read_artifact(tmp_path / "b.h5", "dft_calc")["energy"][0] == pytest.approx(energy, abs=1e-6)
+    assert read_artifact(entry, "dft_calc").digest_checked
+    assert len(list((Path(tiny_dft.cache_dir) / "quarantine").glob("*.h5"))) == 1
 
 
 def test_scf_failure_retry_then_clean_failure_then_drop(tiny_dft, tmp_path):

@@ -23,7 +23,7 @@ LAYERS = {
     "multiscale.artifacts": 2, "multiscale.specimen": 2, "multiscale.plotting": 1,
     # shared science building blocks, below every stage
     "multiscale.material": 3, "multiscale.elastic": 3, "multiscale.grading": 3, "multiscale.lammps": 4,
-    "multiscale.atomsio": 4,
+    "multiscale.atomsio": 4, "multiscale.integrity": 3,
     # stages, in data-flow order
     "multiscale.dft": 10, "multiscale.mlip": 11, "multiscale.md": 12, "multiscale.continuum": 13,
     "multiscale.divergence": 14,

@@ -220,6 +220,16 @@ def test_distinct_sweep_values_give_distinct_directories():
     assert len({p.tags["dft"] for p in points}) == 3
 
 
+def test_a_swept_baseline_tags_only_what_compares_against_it():
+    cfg = load_study(ROOT / "config/config.yaml")
+    cfg["sweep"] = {"mlip.baseline": ["auto", None], "mlip.twojmax": [4, 6]}
+    points = expand(cfg, ["<test>"])
+    assert {p.tags["mlip"] for p in points} == {"@twojmax-4", "@twojmax-6"}  # the fit: twojmax only
+    assert {p.tags["md"] for p in points} == {p.tags["mlip"] for p in points}
+    assert {p.tags["baseline"] for p in points} == {"@baseline-auto", "@baseline-None"}
+    assert len({p.tags["divergence"] for p in points}) == 4
+
+
 def test_config_validate_command_checks_the_sweep_points(tmp_path, capsys):
     from multiscale.cli import main
 

@@ -5,6 +5,13 @@ schema version. :func:`write_artifact` validates data against the kind, writes t
 the target and renames it (so a killed job never leaves a half-written artifact), and stamps provenance.
 :func:`read_artifact` refuses a file of another kind or schema version.
 
+Every artifact verifies itself: the writer stores the sha256 of the file's whole content (every attribute and
+every dataset with its dtype, shape and attributes, in name order; :func:`content_digest`) as the attribute
+``content_sha256``, and the reader recomputes it, so a value changed after writing (a bad disk, a hand edit) is an
+:class:`~multiscale.errors.ArtifactError` naming the file, never a silently different number. The provenance
+records the sha256 of each input file, so :func:`verify_file` can also tell a stale artifact from a fresh one.
+(HDF5's own Fletcher32 filter checksums chunked datasets only, not attributes or contiguous data, hence our own.)
+
 Conventions: lengths in Angstrom, energies in eV, forces in eV/Angstrom, stresses in GPa in Voigt order
 (xx, yy, zz, yz, xz, xy) with ASE's sign (positive = tensile). Per-configuration data of varying atom count
 is stored concatenated along ``n_atoms_total`` with ``n_atoms`` giving each configuration's count.
@@ -44,6 +51,7 @@ from multiscale.records import (
 )
 
 STR = "str"  # variable-length UTF-8 strings
+DIGEST_ATTR = "content_sha256"
 
 
 @dataclass(frozen=True)
@@ -441,6 +449,7 @@ class Artifact:
     data: dict[str, np.ndarray]
     attrs: dict[str, Any]
     provenance: dict[str, Any]
+    digest_checked: bool = True  # False: written before content digests, read unchecked
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.data[key]
@@ -573,6 +582,41 @@ def _attr_value(kind: ArtifactKind, key: str, value: Any, where: str) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+# ------------------------------------------------------------------------------------------- content digest
+def _value_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    arr = np.asarray(value)
+    if arr.dtype.kind == "O":
+        return json.dumps([v.decode() if isinstance(v, bytes) else str(v) for v in arr.ravel()]).encode()
+    return f"{arr.dtype.str}{arr.shape}".encode() + np.ascontiguousarray(arr).tobytes()
+
+
+def _attrs_bytes(h: hashlib._Hash, attrs: h5py.AttributeManager, skip: str = "") -> None:
+    for name in sorted(attrs):
+        if name != skip:
+            h.update(name.encode() + b"\0" + _value_bytes(attrs[name]) + b"\0")
+
+
+def content_digest(f: h5py.File) -> str:
+    """sha256 (hex) of an open HDF5 file's content: root attributes except ``content_sha256``, then every
+    dataset in name order (name, dtype, shape, values; strings as UTF-8 JSON) with its attributes. Independent
+    of the file's layout on disk (chunking, free space), so the same content always gives the same digest."""
+    h = hashlib.sha256()
+    _attrs_bytes(h, f.attrs, skip=DIGEST_ATTR)
+    names: list[str] = []
+    f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
+    for name in sorted(names):
+        ds = f[name]
+        values = ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) else ds[()]
+        h.update(b"dataset:" + name.encode() + b"\0" + str(ds.dtype).encode() + str(ds.shape).encode())
+        h.update(_value_bytes(values))
+        _attrs_bytes(h, ds.attrs)
+    return h.hexdigest()
+
+
 # ------------------------------------------------------------------------------------------- write / read
 def write_artifact(
     path: str | os.PathLike,
@@ -615,6 +659,7 @@ def write_artifact(
                 ds = f.create_dataset(key, data=arr)
             ds.attrs["units"] = ds_spec.units
             ds.attrs["description"] = ds_spec.description
+        f.attrs[DIGEST_ATTR] = content_digest(f)
     return path
 
 
@@ -625,7 +670,12 @@ def artifact_kind(path: str | os.PathLike) -> str:
 
 
 def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
-    """Read and validate an artifact; fail clearly on a wrong kind, schema version or content."""
+    """Read and validate an artifact; fail clearly on a wrong kind, schema version or content.
+
+    Raises :class:`ArtifactError` naming ``path`` and the fix when the file is missing, not HDF5 (truncated,
+    foreign), of another kind or schema version, changed since it was written (content digest), or does not
+    match its kind's declared datasets and attributes. Files written before content digests existed are read
+    unchecked (``Artifact.digest_checked`` is False)."""
     path = Path(path)
     if kind not in KINDS:
         raise ArtifactError(f"unknown artifact kind '{kind}'; known kinds: {sorted(KINDS)}")
@@ -644,6 +694,12 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
         if version != spec.version:
             raise ArtifactError(f"{path}: '{kind}' schema version {version}, this multiscale reads version "
                                 f"{spec.version}; rerun the stage that wrote it")
+        recorded = f.attrs.get(DIGEST_ATTR)
+        if recorded is not None and content_digest(f) != (recorded.decode() if isinstance(recorded, bytes)
+                                                          else str(recorded)):
+            raise ArtifactError(f"{path}: content does not match the digest recorded when it was written (changed "
+                                f"afterwards: a damaged disk or a hand edit). Fix: delete it and rerun its stage; "
+                                f"`multiscale verify` lists every damaged or stale artifact of a study")
         data = {}
         for key, ds_spec in spec.datasets.items():
             if key not in f:
@@ -654,10 +710,11 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
     prov = json.loads(attrs.pop("provenance", "{}"))
     attrs.pop("kind", None)
     attrs.pop("schema_version", None)
+    checked = attrs.pop(DIGEST_ATTR, None) is not None
     missing = set(spec.attrs) - set(attrs)
     if missing:
         raise ArtifactError(f"{path}: '{kind}' artifact lacks required attributes {sorted(missing)}")
-    return Artifact(spec, path, validate(spec, data, str(path)), attrs, prov)
+    return Artifact(spec, path, validate(spec, data, str(path)), attrs, prov, checked)
 
 
 def read_properties(path: str | os.PathLike) -> dict[str, tuple[float, float]]:

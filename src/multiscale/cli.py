@@ -71,6 +71,15 @@ def config_validate(a):
     print(json.dumps(cfg, indent=2) if a.show else f"ok: {', '.join(a.files)} (study '{cfg['study']}'{sweep})")
 
 
+def verify(a):
+    from multiscale.integrity import BAD, report, verify_tree
+
+    findings = verify_tree(a.paths, root=a.root)
+    print(report(findings))
+    if any(f.status in BAD for f in findings):
+        raise SystemExit(1)
+
+
 def dft_structures(a):
     from multiscale.dft.stage import write_structures
 
@@ -196,7 +205,11 @@ def report_benchmarks(a):
     write_report(a.study_dir, a.metadata, a.config, a.out)
 
 
-COMMANDS: dict[tuple[str, str], tuple[Callable, str, list[tuple[str, dict]]]] = {
+COMMANDS: dict[tuple[str, str | None], tuple[Callable, str, list[tuple[str, dict]]]] = {
+    ("verify", None): (verify, "re-check every artifact of a study: schema, content digest, provenance chain "
+                               "(exit 1 if anything is damaged or stale)", [
+        ("paths", {"nargs": "+", "help": "results/<study> (its DFT cache results/cache is checked too) or files"}),
+        ("--root", {"default": ".", "help": "folder the workflow ran in (recorded input paths are relative to it)"})]),
     ("config", "validate"): (config_validate, "validate study config files (later override earlier)", [
         ("files", {"nargs": "+"}), ("--show", {"action": "store_true", "help": "print the config with defaults"})]),
     ("dft", "structures"): (dft_structures, "generate one group of configurations", [
@@ -282,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     stages = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
     subs: dict[str, argparse._SubParsersAction] = {}
     for (stage, action), (func, help_, args) in COMMANDS.items():
+        if action is None:  # a command of one word: multiscale verify ...
+            p = stages.add_parser(stage, help=help_, description=help_)
+            for name, kw in args:
+                p.add_argument(name, **kw)
+            p.set_defaults(func=func, action="")
+            continue
         if stage not in subs:
             subs[stage] = stages.add_parser(stage, help=f"{stage} stage").add_subparsers(
                 dest="action", required=True, metavar="<action>")
@@ -299,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except MultiscaleError as exc:
-        print(f"multiscale {args.stage} {args.action}: error: {exc}", file=sys.stderr)
+        print(f"multiscale {' '.join(filter(None, (args.stage, args.action)))}: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -26,7 +26,13 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "continuum": ("material", "dft", "mlip", "md", "specimen", "continuum"),
     "divergence": ("material", "dft", "mlip", "md", "specimen", "continuum", "divergence"),
 }
-STAGES = tuple(STAGE_SECTIONS)
+# A swept setting reaches every stage whose sections hold it, except the settings below, whose reach is narrower
+# than their section: the classical baseline is only compared against (the MLIP validation scores it, the MD speed
+# benchmark times it, the record reports both), so a sweep over it shares the fit, the MD and the continuum and
+# tags only the products of the pseudo-stage "baseline" (``mlip/validation{tag}.h5``, ``md/speed{tag}.json``)
+# and the record.
+NARROW_KEYS: dict[str, tuple[str, ...]] = {"mlip.baseline": ("baseline", "divergence")}
+STAGES = (*STAGE_SECTIONS, "baseline")
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+,-]")
 TAG_PATTERN = r"(@[A-Za-z0-9_.=+,-]+)?"
 
@@ -123,17 +129,26 @@ def expand(config: Mapping[str, Any], sources: Sequence[str] = ()) -> list[Point
             raise ConfigError(str(exc)) from None
         cfg["sweep"] = sweep
         tags = {}
-        for stage, sections in STAGE_SECTIONS.items():
-            parts = [f"{short[k]}-{_fmt(v)}" for k, v in zip(keys, combo, strict=True) if k.split(".")[0] in sections]
+        for stage in STAGES:
+            parts = [f"{short[k]}-{_fmt(v)}" for k, v in zip(keys, combo, strict=True) if reaches(k, stage)]
             tags[stage] = "@" + "_".join(parts) if parts else ""
         points.append(Point(label, dict(zip(keys, combo, strict=True)), cfg, tags))
     return points
 
 
-def point_for(points: Sequence[Point], stage: str, tag: str) -> Point:
-    """Any point whose ``stage`` directory is ``tag`` (they all share that stage's settings)."""
+def reaches(key: str, stage: str) -> bool:
+    """Whether the swept setting ``key`` (dotted) changes the products of ``stage`` (one of :data:`STAGES`)."""
+    if key in NARROW_KEYS:
+        return stage in NARROW_KEYS[key]
+    return key.split(".")[0] in STAGE_SECTIONS.get(stage, ())
+
+
+def point_for(points: Sequence[Point], stage: str, tag: str, **more: str) -> Point:
+    """Any point whose ``stage`` directory is ``tag`` (they all share that stage's settings) and whose tags of the
+    stages named in ``more`` are the given ones (e.g. ``baseline="@baseline-None"``)."""
+    want = {stage: tag, **more}
     for p in points:
-        if p.tags[stage] == tag:
+        if all(p.tags[s] == t for s, t in want.items()):
             return p
-    raise ConfigError(f"no sweep point has {stage} directory tag '{tag}'. Fix: ask for a target of one of the "
+    raise ConfigError(f"no sweep point has directory tags {want}. Fix: ask for a target of one of the "
                       f"study's sweep points")

@@ -41,6 +41,7 @@ CONDA_ENV = "../../envs/multiscale.yaml"
 
 wildcard_constraints:
     pt=TAG_PATTERN,
+    bt=TAG_PATTERN,
     group="|".join(GROUPS),
     name=r"[A-Za-z0-9_]+",
 
@@ -56,6 +57,29 @@ def section(stage, *keys):
     def get(wildcards):
         c = cfg(stage, wildcards.pt)
         return json.dumps({k: c[k] for k in keys} if len(keys) > 1 else c[keys[0]], sort_keys=True)
+
+    return get
+
+
+def fit_settings(wildcards):
+    """Params of the SNAP descriptors and fit: the mlip section without the baseline, which they never use (so a
+    changed or swept baseline reruns its validation and speed benchmark, not the fit and all below it)."""
+    return json.dumps({k: v for k, v in cfg("mlip", wildcards.pt)["mlip"].items() if k != "baseline"}, sort_keys=True)
+
+
+def baseline_point(stage):
+    """The sweep point of a job in `stage` directory {pt} whose baseline-tagged product is {bt}."""
+    return lambda w: point_for(POINTS, stage, w.pt, baseline=w.bt).config
+
+
+def compared(stage, rel, under=None):
+    """Input-function of the record: `under`/`stage`{tag}/`rel` with the point's baseline tag before the suffix
+    (the products that compare against the baseline: validation, speed benchmark)."""
+
+    def get(wildcards):
+        p = point_for(POINTS, "divergence", wildcards.pt)
+        stem, ext = os.path.splitext(rel)
+        return f"{under or RESULTS}/{stage}{p.tags[stage]}/{stem}{p.tags['baseline']}{ext}"
 
     return get
 

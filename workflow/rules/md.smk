@@ -54,14 +54,14 @@ rule md_speed:
         potential=primary_potential("md"),
         properties=f"{RESULTS}/md{{pt}}/properties.h5",
     output:
-        f"{BENCH}/md{{pt}}/speed.json",
+        f"{BENCH}/md{{pt}}/speed{{bt}}.json",
     params:
         material=section("md", "material"),
-        baseline=lambda w: json.dumps(cfg("md", w.pt)["mlip"]["baseline"]),
+        baseline=lambda w: json.dumps(baseline_point("md")(w)["mlip"]["baseline"]),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/md{{pt}}/speed.log",
+        f"{LOGS}/md{{pt}}/speed{{bt}}.log",
     resources:
         tasks=1,
         mpi="mpiexec",

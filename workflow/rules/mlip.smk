@@ -11,7 +11,7 @@ rule mlip_descriptors:
     output:
         f"{RESULTS}/mlip{{pt}}/{{model}}/descriptors.h5",
     params:
-        mlip=section("mlip", "mlip"),
+        mlip=fit_settings,
     conda:
         CONDA_ENV
     log:
@@ -36,7 +36,7 @@ rule mlip_fit:
         snapparam=f"{RESULTS}/mlip{{pt}}/{{model}}/snap.snapparam",
         include=f"{RESULTS}/mlip{{pt}}/{{model}}/snap.mod",
     params:
-        mlip=section("mlip", "mlip"),
+        mlip=fit_settings,
         directory=lambda wildcards, output: os.path.dirname(output.potential),
     conda:
         CONDA_ENV
@@ -55,19 +55,19 @@ rule mlip_validate:
         descriptors=lambda w: [f"{RESULTS}/mlip{w.pt}/{m}/descriptors.h5" for m in cfg("mlip", w.pt)["mlip"]["models"]],
         potentials=lambda w: [f"{RESULTS}/mlip{w.pt}/{m}/potential.h5" for m in cfg("mlip", w.pt)["mlip"]["models"]],
     output:
-        validation=f"{RESULTS}/mlip{{pt}}/validation.h5",
-        parity=f"{RESULTS}/mlip{{pt}}/figures/parity.png",
-        histogram=f"{RESULTS}/mlip{{pt}}/figures/force_error_histogram.png",
-        calibration=f"{RESULTS}/mlip{{pt}}/figures/calibration.png",
+        validation=f"{RESULTS}/mlip{{pt}}/validation{{bt}}.h5",
+        parity=f"{RESULTS}/mlip{{pt}}/figures{{bt}}/parity.png",
+        histogram=f"{RESULTS}/mlip{{pt}}/figures{{bt}}/force_error_histogram.png",
+        calibration=f"{RESULTS}/mlip{{pt}}/figures{{bt}}/calibration.png",
     params:
-        mlip=section("mlip", "mlip"),
+        mlip=lambda w: json.dumps(baseline_point("mlip")(w)["mlip"], sort_keys=True),
         figures=lambda wildcards, output: os.path.dirname(output.parity),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/mlip{{pt}}/validate.log",
+        f"{LOGS}/mlip{{pt}}/validate{{bt}}.log",
     benchmark:
-        f"{BENCH}/mlip{{pt}}/validate.tsv"
+        f"{BENCH}/mlip{{pt}}/validate{{bt}}.tsv"
     shell:
         "multiscale mlip validate --dataset {input.dataset} --descriptors {input.descriptors} "
         "--potentials {input.potentials} "

@@ -7,7 +7,9 @@ A calculation is keyed by the sha256 of (structure, physics settings, GPAW versi
 from __future__ import annotations
 
 import json
+import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from ase import Atoms
 
 from multiscale.artifacts import digest, read_artifact, write_artifact
 from multiscale.config import settings_from_dict
-from multiscale.errors import ConfigError, SCFConvergenceError
+from multiscale.errors import ArtifactError, ConfigError, SCFConvergenceError
 from multiscale.units import EV_PER_A3_TO_GPA
 
 # Settings that change the physics (the cache key); the rest (cache location, failure policy) do not.
@@ -222,6 +224,26 @@ def _with_relaxation(atoms: Atoms, relaxation: dict[str, Any] | None) -> str:
     return json.dumps({**_metadata(atoms), "relaxation": relaxation})
 
 
+def usable_cache_entry(cached: Path) -> bool:
+    """Whether the cache entry ``cached`` exists and passes every check of
+    :func:`multiscale.artifacts.read_artifact` (HDF5, kind, schema, content digest). A damaged entry (truncated,
+    changed after writing) is moved to ``<cache>/quarantine/`` with a warning naming it, so the calculation is
+    recomputed and the damaged file kept for inspection."""
+    if not cached.exists():
+        return False
+    try:
+        read_artifact(cached, "dft_calc")
+        return True
+    except ArtifactError as exc:
+        quarantine = cached.parent.parent / "quarantine"
+        quarantine.mkdir(parents=True, exist_ok=True)
+        dest = quarantine / f"{cached.stem}.{time.strftime('%Y%m%dT%H%M%S')}.h5"
+        os.replace(cached, dest)
+        message = f"DFT cache entry {cached} failed its check ({exc}); moved to {dest}, recomputing it"
+        warnings.warn(message, stacklevel=2)
+        return False
+
+
 def cached_single_point(atoms: Atoms, settings: DFTSettings, *, txt: str | None = None, comm=None
                         ) -> tuple[Path, bool]:
     """Make sure the cache holds the calculation of ``atoms`` at ``settings``; return its path and whether
@@ -230,7 +252,10 @@ def cached_single_point(atoms: Atoms, settings: DFTSettings, *, txt: str | None 
     cached = Path(settings.cache_dir) / key[:2] / f"{key}.h5"
     rank = 0 if comm is None else comm.rank
     ran = False
-    if not cached.exists():
+    usable = usable_cache_entry(cached) if rank == 0 else None
+    if comm is not None:
+        usable = comm.bcast(usable, root=0)
+    if not usable:
         result = run_single_point(atoms, settings, txt=txt, comm=comm)
         if rank == 0:
             write_artifact(cached, "dft_calc", calc_data(atoms, result), {

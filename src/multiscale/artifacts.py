@@ -689,11 +689,12 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
     with f:
         found = f.attrs.get("kind")
         if found != kind:
-            raise ArtifactError(f"{path}: artifact kind is '{found}', expected '{kind}'")
+            raise ArtifactError(f"{path}: artifact kind is '{found}', expected '{kind}'. Fix: give the '{kind}' "
+                                f"artifact here, or, if this file should be one, delete it and rerun its stage")
         version = int(f.attrs.get("schema_version", -1))
         if version != spec.version:
             raise ArtifactError(f"{path}: '{kind}' schema version {version}, this multiscale reads version "
-                                f"{spec.version}; rerun the stage that wrote it")
+                                f"{spec.version}. Fix: delete it and rerun its stage")
         recorded = f.attrs.get(DIGEST_ATTR)
         if recorded is not None and content_digest(f) != (recorded.decode() if isinstance(recorded, bytes)
                                                           else str(recorded)):
@@ -713,8 +714,13 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
     checked = attrs.pop(DIGEST_ATTR, None) is not None
     missing = set(spec.attrs) - set(attrs)
     if missing:
-        raise ArtifactError(f"{path}: '{kind}' artifact lacks required attributes {sorted(missing)}")
-    return Artifact(spec, path, validate(spec, data, str(path)), attrs, prov, checked)
+        raise ArtifactError(f"{path}: '{kind}' artifact lacks required attributes {sorted(missing)}. Fix: delete "
+                            f"it and rerun its stage")
+    try:
+        arrays = validate(spec, data, str(path))
+    except ArtifactError as exc:
+        raise ArtifactError(f"{exc}. Fix: delete {path} and rerun its stage") from None
+    return Artifact(spec, path, arrays, attrs, prov, checked)
 
 
 def read_properties(path: str | os.PathLike) -> dict[str, tuple[float, float]]:

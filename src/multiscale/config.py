@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -84,6 +85,9 @@ def validate_config(config: Mapping[str, Any], sources: Sequence[str | Path] = (
         fix = f"expected: {hint}" if hint else ""
         if default is not None:
             fix += f" (default: {default})"
+        if not fix:  # a key without a description (e.g. a swept key): say what the schema asked for
+            wanted = {k: v for k, v in err.schema.items() if k not in ("description", "default")}
+            fix = f"give a value that satisfies {json.dumps(wanted, sort_keys=True, default=str)}"
         problems.append(f"key '{key}' = {err.instance!r}: {err.message}. Fix: {fix.strip()}")
     if problems:
         raise ConfigError(f"invalid study configuration in {where}:\n  - " + "\n  - ".join(problems))

@@ -43,6 +43,30 @@ def test_stress_is_frame_independent_for_shear(mendelev):
         assert np.abs(np.delete(sig, k)).max() < 2e-3  # GPa: no spurious normal stress
 
 
+def test_npt_runs_are_checked_and_a_collapsed_crystal_gives_no_number(mendelev):
+    """Thermal expansion with the Mendelev EAM: fcc Al keeps its crystal at 600 K (a few tenths of a percent larger,
+    every atom 12-coordinated, energy above the 0 K crystal's) and gives a positive alpha of the published order
+    (Mendelev 2008 EAM vs experiment 2.3e-5/K at 300 K); bcc Al, mechanically unstable, collapses: the run says
+    why and alpha is NaN, never a number (the bcc tiny study's '4.4e-4 /K' of #20)."""
+    from multiscale.md.properties import check_crystal, thermal_expansion
+
+    md = MDSettings.from_dict({"thermal": {"temperatures": [300.0, 600.0], "supercell": 3, "equilibration": 300,
+                                           "steps": 500}})
+    fcc = thermal_expansion(mendelev, Material(), 4.045, md)
+    assert [c.collapsed for c in fcc["checks"]] == [[], []]
+    for c in fcc["checks"]:
+        assert 0 < c.lattice_change < 0.02 and c.crystal_fraction > 0.95 and c.energy_above_crystal > 0.01
+    assert 1e-5 < fcc["alpha"] < 6e-5
+
+    bcc = thermal_expansion(mendelev, Material("Al", "bcc", 3.24), 3.24, md)
+    assert np.isnan(bcc["alpha"]) and any(c.collapsed for c in bcc["checks"])
+    assert "COLLAPSED" in next(c for c in bcc["checks"] if c.collapsed).describe()
+    # the limits themselves: a 27% smaller cell (the bcc study's 2.39 vs 3.29 A), energy below the crystal's
+    bad = check_crystal(200.0, 2.39, 3.29, 0.3, -0.05, max_grade=9.0, threshold=1.5)
+    assert len(bad.collapsed) == 3 and bad.untrusted
+    assert check_crystal(200.0, 3.30, 3.29, 1.0, 0.03, max_grade=1.0, threshold=1.5).collapsed == []
+
+
 # ------------------------------------------------------------------------------------------ specimen
 from multiscale.md.specimen import (  # noqa: E402
     CoarseGrainer,

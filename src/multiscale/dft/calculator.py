@@ -252,10 +252,10 @@ def cached_single_point(atoms: Atoms, settings: DFTSettings, *, txt: str | None 
     cached = Path(settings.cache_dir) / key[:2] / f"{key}.h5"
     rank = 0 if comm is None else comm.rank
     ran = False
-    usable = usable_cache_entry(cached) if rank == 0 else None
+    usable = np.array([usable_cache_entry(cached) if rank == 0 else False])  # rank 0 checks (and quarantines)
     if comm is not None:
-        usable = comm.bcast(usable, root=0)
-    if not usable:
+        comm.Bcast(usable, root=0) if hasattr(comm, "Bcast") else comm.broadcast(usable, 0)  # mpi4py / GPAW world
+    if not usable[0]:
         result = run_single_point(atoms, settings, txt=txt, comm=comm)
         if rank == 0:
             write_artifact(cached, "dft_calc", calc_data(atoms, result), {

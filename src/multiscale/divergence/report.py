@@ -78,7 +78,15 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
         lines += ["", "## Thermal expansion (MD, NPT)", "", "| quantity | value | std | units | how |",
                   "|---|---|---|---|---|"]
         for n, v, sd, u, note in zip(th["names"], th["values"], th["std"], th["units"], th["notes"], strict=True):
-            lines.append(f"| {n} | {fmt(v, 5)} | {fmt(sd, 2)} | {u} | {note} |")
+            shown = fmt(v, 5) if np.isfinite(v) else "not a number (collapsed)"
+            lines.append(f"| {n} | {shown} | {fmt(sd, 2)} | {u} | {note} |")
+        verdict = str(th["notes"][0]).split(";")[0]
+        if verdict.startswith("NOT A NUMBER"):
+            lines += ["", f"**Thermal expansion: not a number.** {verdict.split(':', 1)[1].strip()} (per-temperature "
+                          f"checks in the table); no coefficient is reported or compared with experiment."]
+        elif verdict.startswith("UNTRUSTED"):
+            lines += ["", f"**Thermal expansion: untrusted.** {verdict.split(':', 1)[1].strip()} (per-temperature "
+                          f"checks in the table); the value is shown, flagged."]
     if inputs.speed:
         sp_info = json.loads(Path(inputs.speed).read_text())
         lines += ["", "## MD speed (same system, same process)", "", f"System: {sp_info['system']}, "

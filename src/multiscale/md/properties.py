@@ -189,13 +189,80 @@ def surface_energy(pot: Potential, material: Material, a0: float, e0: float, fac
     return excess / (2 * area) * EV_PER_A2_TO_J_PER_M2 if kept_lattice(material, a0, excess, disp) else float("nan")
 
 
-def thermal_expansion(pot: Potential, material: Material, a0: float, settings: MDSettings,
-                      comm=None) -> dict[str, Any]:
+# Checks of every finite-temperature run: the crystal must survive it. Thermal expansion of a metal up to its melting
+# point changes the lattice parameter by at most ~2.5% (Al: +2.3% at 933 K; Touloukian et al., Thermophysical
+# Properties of Matter vol. 12, 1975), so 5% means the cell collapsed or blew up; a crystal at T > 0 keeps its first
+# coordination shell for nearly every atom; its mean potential energy lies above the 0 K crystal's (by ~3kT/2).
+MAX_LATTICE_CHANGE = 0.05
+MIN_CRYSTAL_FRACTION = 0.9  # of atoms in the quenched last snapshot
+ENERGY_SLACK = 1e-3  # eV/atom
+
+
+@dataclass
+class CrystalCheck:
+    """What one NPT run did to the crystal: ``lattice_change`` (a(T)/a0 - 1), ``crystal_fraction`` (atoms with
+    the crystal's first-shell coordination in the inherent structure: the last snapshot quenched at its box),
+    ``energy_above_crystal`` (time-averaged potential energy minus the 0 K crystal's at a0, eV/atom),
+    ``max_grade`` (largest extrapolation grade in the last hot snapshot; None for a potential without a
+    grader). ``collapsed`` lists what failed; ``untrusted`` is True when an atom's grade
+    exceeds ``threshold``."""
+
+    temperature: float
+    lattice_change: float
+    crystal_fraction: float
+    energy_above_crystal: float
+    max_grade: float | None = None
+    threshold: float | None = None
+    collapsed: list[str] = field(default_factory=list)
+
+    @property
+    def untrusted(self) -> bool:
+        return self.max_grade is not None and self.threshold is not None and self.max_grade > self.threshold
+
+    def describe(self) -> str:
+        text = (f"{self.temperature:.0f} K: a/a0 - 1 = {100 * self.lattice_change:+.2f}%, "
+                f"{100 * self.crystal_fraction:.0f}% of atoms crystal-coordinated, <PE> "
+                f"{1000 * self.energy_above_crystal:+.1f} meV/atom from the 0 K crystal")
+        if self.max_grade is not None:
+            text += f", max grade {self.max_grade:.3g} (threshold {self.threshold:.3g})"
+        return text + (f"; COLLAPSED: {'; '.join(self.collapsed)}" if self.collapsed else "")
+
+
+def check_crystal(temperature: float, a: float, a0: float, crystal_fraction: float, energy_above: float,
+                  max_grade: float | None = None, threshold: float | None = None) -> CrystalCheck:
+    """The :class:`CrystalCheck` of one run, with the reasons it collapsed (see the limits above)."""
+    why = []
+    if not np.isfinite(a) or abs(a / a0 - 1) > MAX_LATTICE_CHANGE:
+        why.append(f"lattice parameter {a:.4g} A vs {a0:.4g} A at 0 K (more than {100 * MAX_LATTICE_CHANGE:.0f}%)")
+    if crystal_fraction < MIN_CRYSTAL_FRACTION:
+        why.append(f"only {100 * crystal_fraction:.0f}% of atoms keep the crystal's coordination")
+    if not np.isfinite(energy_above) or energy_above < -ENERGY_SLACK:
+        why.append(f"mean potential energy {1000 * energy_above:.1f} meV/atom below the 0 K crystal's (the "
+                   f"potential's crystal is not its ground state)")
+    return CrystalCheck(float(temperature), float(a / a0 - 1), float(crystal_fraction), float(energy_above),
+                        max_grade, threshold, why)
+
+
+def thermal_expansion(pot: Potential, material: Material, a0: float, settings: MDSettings, comm=None,
+                      grading: tuple[Any, str, float] | None = None) -> dict[str, Any]:
     """Lattice constant vs temperature (NPT, zero pressure, Nose-Hoover) and the linear expansion coefficient
-    alpha = (1/a) da/dT from a straight-line fit; each a(T) with its standard error from 5 block averages."""
+    alpha = (1/a) da/dT from a straight-line fit; each a(T) with its standard error from 5 block averages.
+
+    Every run is checked (:func:`check_crystal`: lattice parameter, coordination, energy against the 0 K crystal,
+    and, with ``grading`` = (grader, ``compute sna/atom`` arguments, threshold), the extrapolation grade of every
+    atom at the end). Returns temperatures (K), a and a_err (Angstrom), alpha (1/K; NaN when a run collapsed),
+    t_ref and ``checks`` (one :class:`CrystalCheck` per temperature)."""
+    from multiscale.lammps import per_atom
+    from multiscale.material import bulk_coordination, coordination_cutoff
+
     th = settings.thermal
     n = int(th.supercell)
-    temps, a_mean, a_err = [], [], []
+    temps, a_mean, a_err, checks = [], [], [], []
+    cell = material.cubic_cell(a0).repeat(n)
+    with Session(cell, pot, comm) as s:
+        s.run("run 0")
+        e_crystal = s.energy() / len(cell)
+    z = bulk_coordination(material, a0)
     for t in th.temperatures:
         atoms = material.cubic_cell(a0).repeat(n)
         with Session(atoms, pot, comm) as s:
@@ -204,22 +271,50 @@ def thermal_expansion(pot: Potential, material: Material, a0: float, settings: M
 velocity all create {2 * float(t)} {int(th.seed)} loop geom
 fix npt all npt temp {float(t)} {float(t)} {100 * dt} iso 0.0 0.0 {1000 * dt}
 run {int(th.equilibration)}""")
-            samples = []
+            samples, energies = [], []
             steps = int(th.steps)
             chunk = max(1, steps // 50)
             for _ in range(steps // chunk):
                 s.run(f"run {chunk}")
                 samples.append(float(s.lmp.get_thermo("lx")) / n)
+                energies.append(s.energy() / len(atoms))
+            a_t = float(np.mean(samples))
+            grade = None
+            if grading:  # the extrapolation grade of the hot snapshot, as the potential met it
+                s.run(f"compute sna all sna/atom {grading[1]}\nrun 0")
+                b = per_atom(s.lmp, "sna")
+                grade = grading[0].grade(np.column_stack([np.ones(len(b)), b]))
+            # structure of the inherent state: the last snapshot quenched at its box (thermal vibrations blur a
+            # coordination count; a crystal quenches back to itself, a collapsed cell does not)
+            s.run(f"compute coord all coord/atom cutoff {coordination_cutoff(material, a_t)!r}\n"
+                  "unfix npt\nvelocity all set 0.0 0.0 0.0\nminimize 0.0 1.0e-6 500 5000")
+            coord = per_atom(s.lmp, "coord", vector=True)
+        fraction, top = _gather_check(comm, coord, z, grade)
+        checks.append(check_crystal(t, a_t, a0, fraction, float(np.mean(energies)) - e_crystal, top,
+                                    grading[2] if grading else None))
         blocks = np.array_split(np.array(samples), 5)
         means = np.array([b.mean() for b in blocks])
         temps.append(float(t))
-        a_mean.append(float(np.mean(samples)))
+        a_mean.append(a_t)
         a_err.append(float(means.std(ddof=1) / np.sqrt(len(means))))
     fit = np.polyfit(temps, a_mean, 1, w=1 / np.maximum(np.array(a_err), 1e-9)) if len(temps) > 1 else [np.nan]
     t_ref = 300.0
     a_ref = float(np.polyval(fit, t_ref)) if len(temps) > 1 else np.nan
-    return {"temperatures": temps, "a": a_mean, "a_err": a_err, "alpha": float(fit[0] / a_ref),
-            "t_ref": t_ref}
+    alpha = float("nan") if any(c.collapsed for c in checks) else float(fit[0] / a_ref)
+    return {"temperatures": temps, "a": a_mean, "a_err": a_err, "alpha": alpha, "t_ref": t_ref, "checks": checks}
+
+
+def _gather_check(comm, coord: np.ndarray, z: float, grade: np.ndarray | None) -> tuple[float, float | None]:
+    """Fraction of atoms with coordination ``z`` and the largest grade, over every rank's local atoms."""
+    ok, count = float(np.sum(np.isclose(coord, z))), float(len(coord))
+    top = float(grade.max()) if grade is not None and len(grade) else (-np.inf if grade is not None else None)
+    if comm is not None and comm.size > 1:
+        from mpi4py import MPI
+
+        ok, count = comm.allreduce(ok, op=MPI.SUM), comm.allreduce(count, op=MPI.SUM)
+        if top is not None:
+            top = comm.allreduce(top, op=MPI.MAX)
+    return ok / count, top
 
 
 def posterior_properties(model, element: str, snapparam: str | Path, material: Material, settings: MDSettings,

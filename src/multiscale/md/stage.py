@@ -251,33 +251,57 @@ def run_thermal(potential: str, properties: str, material: dict[str, Any], md: d
     results = []
     names = [n for n in texts if n.endswith(".snapcoeff")]
     progress = Progress(len(names), "NPT temperature series (posterior mean, then draws)", enabled=rank0)
+    grading = (load_grader(potential), model.settings.descriptor.compute_args(quadratic=False),
+               model.settings.validation.extrapolation_threshold)
+    failed = 0
     with _scratch(out, comm, texts) as tmp:
         for name in names:
             pot = Potential.snap(tmp / name, tmp / "snap.snapparam", element)
+            label = name.removesuffix(".snapcoeff")
             try:
-                results.append(thermal_expansion(pot, mat, a0, settings, comm))
-                progress.done(name.removesuffix(".snapcoeff"))
+                result = thermal_expansion(pot, mat, a0, settings, comm, grading)
             except CalculationError:
                 if name == "mean.snapcoeff":
                     raise
-                progress.done(f"{name.removesuffix('.snapcoeff')}: failed, left out")
+                failed += 1
+                progress.done(f"{label}: failed, left out")
+                continue
+            collapsed = [c for c in result["checks"] if c.collapsed]
+            if collapsed and name != "mean.snapcoeff":
+                failed += 1  # a draw whose crystal collapsed is left out of the spread, and counted
+                progress.done(f"{label}: collapsed ({collapsed[0].describe()}), left out")
+                continue
+            results.append(result)
+            progress.done(label)
     if not rank0:
         return
     mean, samples = results[0], results[1:]
+    checks = "; ".join(c.describe() for c in mean["checks"])
+    if any(c.collapsed for c in mean["checks"]):
+        verdict = "NOT A NUMBER: the posterior-mean potential's crystal collapsed in NPT"
+    elif any(c.untrusted for c in mean["checks"]):
+        verdict = "UNTRUSTED: atoms beyond the extrapolation threshold in NPT"
+    else:
+        verdict = "checked: crystal kept, every atom within the extrapolation threshold"
+    left_out = f"; {failed} of {len(names) - 1} draws failed or collapsed, left out" if failed else ""
     names, values, std, units, notes = ["alpha"], [mean["alpha"]], [], ["1/K"], []
     spread = lambda key, i=None: float(np.std([s[key] if i is None else s[key][i] for s in samples], ddof=1)) \
         if len(samples) > 1 else float("nan")  # noqa: E731
     std.append(spread("alpha"))
     base = (f"NPT (Nose-Hoover, zero pressure) {th.supercell}^3 cubic supercell, {th.equilibration} + "
             f"{th.steps} steps of {th.timestep} ps; std over {len(samples)} posterior draws")
-    notes.append(f"linear fit of a(T) over {mean['temperatures']} K, divided by a({mean['t_ref']:.0f} K); {base}")
+    base += left_out
+    notes.append(f"{verdict}; linear fit of a(T) over {mean['temperatures']} K, divided by a({mean['t_ref']:.0f} "
+                 f"K); {base}; checks: {checks}")
     for i, t in enumerate(mean["temperatures"]):
         names.append(f"a_{int(round(t))}K")
-        values.append(mean["a"][i])
+        check = mean["checks"][i]
+        values.append(float("nan") if check.collapsed else mean["a"][i])
         std.append(float(np.hypot(spread("a", i), mean["a_err"][i])) if samples else mean["a_err"][i])
         units.append("Angstrom")
-        notes.append(f"time average, block standard error {mean['a_err'][i]:.1e} A combined with the posterior "
-                     f"spread; {base}")
+        notes.append(("NOT A NUMBER (collapsed); " if check.collapsed else "UNTRUSTED; " if check.untrusted else "")
+                     + f"time average, block standard error {mean['a_err'][i]:.1e} A combined with the posterior "
+                     f"spread; {base}; check: {check.describe()}")
     write_artifact(out, "properties", {
         "names": names, "values": values, "std": std, "units": units, "notes": notes,
         "samples": np.array([[s["alpha"]] + list(s["a"]) for s in samples]).reshape(len(samples), len(names)),

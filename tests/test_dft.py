@@ -151,6 +151,12 @@ def test_scf_failure_retry_then_clean_failure_then_drop(tiny_dft, tmp_path):
     art = read_artifact(out, "dft_calc")
     assert len(art["n_atoms"]) == 0
     assert "did not converge" in art.json_attr("retries")[-1]["dropped"]
+    # counted in the dataset, with the row it would have had (the split of the others does not move: test_mlip)
+    from multiscale.dft.stage import gather
+
+    gather([str(out)], {**dft, "on_failure": "drop"}, str(tmp_path / "dataset.h5"))
+    dropped = read_artifact(tmp_path / "dataset.h5", "dft_dataset").json_attr("dropped")
+    assert [(d["name"], d["group"], d["position"]) for d in dropped] == [("eos_000", "eos", 0)]
 
 
 def test_thermal_vacancy_and_surface_generators():

@@ -125,6 +125,39 @@ def test_split_keeps_every_group_in_training():
     assert (split[groups == "rattle"] == "test").sum() == 0
 
 
+def test_a_dropped_configuration_never_changes_the_split_of_the_others(tmp_path):
+    """dft.on_failure: drop removes a configuration from the dataset and records it (with its row position) in
+    the dataset's 'dropped' attribute; the split of every other configuration is the one it has without the drop."""
+    from multiscale.artifacts import KINDS, read_artifact, write_artifact
+    from multiscale.mlip.stage import dataset_split
+
+    names = [f"eos_{i:03d}" for i in range(7)] + [f"rattle_{i:03d}" for i in range(12)]
+    groups = [n.split("_")[0] for n in names]
+    settings = SNAPSettings.from_dict({"twojmax": 2, "test_fraction": 0.25, "calibration_fraction": 0.25})
+
+    def dataset(keep, dropped):
+        n = len(keep)
+        data = {"n_atoms": [1] * n, "numbers": [13] * n, "positions": np.zeros((n, 3)),
+                "cell": np.tile(4.0 * np.eye(3), (n, 1, 1)), "pbc": np.ones((n, 3), bool),
+                "names": [names[i] for i in keep], "groups": [groups[i] for i in keep], "metadata": ["{}"] * n,
+                "energy": np.zeros(n), "forces": np.zeros((n, 3)), "stress": np.zeros((n, 6)),
+                "scf_iterations": np.zeros(n, int), "wall_time": np.zeros(n), "fidelity": ["training"] * n}
+        data = {k: v for k, v in data.items() if k in KINDS["dft_dataset"].datasets}
+        path = write_artifact(tmp_path / f"ds{len(dropped)}.h5", "dft_dataset", data,
+                              {"settings": {}, "dropped": dropped, "fidelities": {}})
+        return read_artifact(path, "dft_dataset")
+
+    full = dataset(list(range(len(names))), [])
+    reference = dict(zip(names, dataset_split(full, settings), strict=True))
+    for lost in (2, 9, 18):
+        keep = [i for i in range(len(names)) if i != lost]
+        ds = dataset(keep, [{"name": names[lost], "group": groups[lost], "metadata": "{}", "position": lost,
+                             "why": "SCF did not converge"}])
+        split = dict(zip(ds["names"], dataset_split(ds, settings), strict=True))
+        assert split == {n: s for n, s in reference.items() if n != names[lost]}
+    assert {"train", "test", "calibration"} <= set(reference.values())
+
+
 def test_split_conformal_intervals_reach_nominal_coverage():
     from multiscale.mlip.validation import conformal_quantile, coverage_of
 

@@ -260,3 +260,19 @@ def test_workflow_without_multiscale_on_path_stops_before_any_job(tmp_path):
     assert "WorkflowError" in text and "`multiscale` command is not on PATH" in text and "Fix:" in text, text
     assert "make run" in text and "activate" in text
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("text, words", [
+    ("properties:\n  C44: {value: 31.6, units: GPa, temperature_K: 0}\n", ["properties.C44 lacks 'source'"]),
+    ("properties:\n  C44: {value: thirty, units: GPa, temperature_K: 0, source: x}\n",
+     ["properties.C44.value = 'thirty' is not a number"]),
+    ("properties: [C44]\n", ["no 'properties' mapping"]),
+    ("properties:\n  C44: {value: [31.6\n", ["not valid YAML"]),
+])
+def test_a_broken_experiment_file_is_refused_before_any_job(tmp_path, monkeypatch, text, words):
+    """data/experiment/<element>.yaml is read as the record will read it, in the validation step."""
+    (tmp_path / "data/experiment").mkdir(parents=True)
+    (tmp_path / "data/experiment/Al.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    msg = rejected(tmp_path, {"study": "s"}, "data/experiment/Al.yaml", *words)
+    assert "Fix:" in msg

@@ -4,7 +4,8 @@ The schema (:mod:`multiscale.config`) checks each key alone; the semantic checks
 to the files they name (the element and its crystal, a convergence scan reaching beyond the setting it judges,
 the specimen's hole inside the plate and its frame against the potential's cutoff, the split fractions, the
 baseline potential's files and LAMMPS lines, ``mlip.baseline``, the user's own labelled files, ``dft.external``,
-read as the dataset will read them). Each check lives in the module that owns the
+read as the dataset will read them; the experiment file ``data/experiment/<element>.yaml``, read as the record
+will read it). Each check lives in the module that owns the
 knowledge (``Material.check``, ``Specimen.check``, ``multiscale.lammps.PotentialLines.resolve``, the stages'
 settings); they need the stages' settings classes, so they are wired here, above the stages. The workflow
 (``workflow/rules/common.smk``), every sweep point and ``multiscale config validate`` call :func:`validate_study`;
@@ -22,6 +23,7 @@ from multiscale.config import read_config, settings_from_dict, validate_config
 from multiscale.dft.calculator import DFTSettings
 from multiscale.dft.convergence import ConvergenceSettings
 from multiscale.dft.external import CONVERGED, TRAINING, check_fidelities, external_sources
+from multiscale.divergence.transitions import load_experiment
 from multiscale.errors import ConfigError
 from multiscale.material import Material
 from multiscale.mlip.snap import SNAPSettings
@@ -81,6 +83,10 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
             _passes(problems, snap.validation.check, material.element)
         if dft is not None:
             _passes(problems, check_fidelity_weights, snap, dft)
+    if element_known:  # the experiment file the record will compare against, read as it will be read
+        experiment = Path("data/experiment") / f"{material.element}.yaml"
+        if experiment.exists():
+            _passes(problems, load_experiment, experiment)
     if dft is not None and element_known:
         sources = _build(problems, external_sources, dft)
         if sources is not None and _passes(problems, check_fidelities, sources):

@@ -68,15 +68,17 @@ def _concat(calcs: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]],
     parts: dict[str, list] = {k: [] for k in ("n_atoms", "numbers", "positions", "cell", "pbc", "energy", "forces",
                                               "stress", "scf_iterations", "wall_time")}
     names, groups, metas, dropped = [], [], [], []
-    for path in calcs:
+    for position, path in enumerate(calcs):
         art = read_artifact(path, "dft_calc")
-        if len(art["n_atoms"]) == 0:
-            dropped.append({"name": art.attrs["name"], "why": json.loads(art.attrs["retries"])[-1]["dropped"]})
+        if len(art["n_atoms"]) == 0:  # dropped: its row position is kept, so the split of the others is unchanged
+            dropped.append({"name": art.attrs["name"], "group": art.attrs["group"], "metadata": art.attrs["metadata"],
+                            "position": position, "why": json.loads(art.attrs["retries"])[-1]["dropped"]})
             continue
         for k in parts:
             parts[k].append(art[k])
         names.append(art.attrs["name"]), groups.append(art.attrs["group"]), metas.append(art.attrs["metadata"])
-    data = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
+    shapes = {"positions": (0, 3), "cell": (0, 3, 3), "pbc": (0, 3), "forces": (0, 3), "stress": (0, 6)}
+    data = {k: np.concatenate(v) if v else np.zeros(shapes.get(k, (0,))) for k, v in parts.items()}
     data.update(names=names, groups=groups, metadata=metas)
     return data, dropped, [str(c) for c in calcs]
 

@@ -113,6 +113,10 @@ def fidelity_lines(dataset: str | None) -> list[str]:
         lines.append(f"- Training data, fidelity `{name}`: {counts.get(name, 0)} configurations, labels "
                      f"{', '.join(info['labels'])}; settings {info['settings']}" +
                      (f"; scans: {'; '.join(info['scans'])}" if "scans" in info else ""))
+    dropped = ds.json_attr("dropped")
+    lines.append(f"- Dropped by the DFT failure policy (`dft.on_failure: drop`): {len(dropped)} configurations"
+                 + (": " + "; ".join(f"{d['name']} ({d['why'][:120]})" for d in dropped) +
+                    " (the split of the others is as without the drop)" if dropped else ""))
     return lines
 
 

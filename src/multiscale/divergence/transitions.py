@@ -94,10 +94,17 @@ def load_experiment(path: str | Path) -> dict[str, dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("properties"), dict):
         raise ConfigError(f"{path}: no 'properties' mapping. Fix: list each value under properties: <name>:")
     for name, entry in data["properties"].items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: properties.{name} is not a mapping. Fix: give value, units, source and "
+                              f"temperature_K under it")
         for key in EXPERIMENT_KEYS:
             if key not in entry:
                 raise ConfigError(f"{path}: properties.{name} lacks '{key}'. Fix: every experimental value "
                                   f"needs value, units, source and temperature_K")
+        for key in ("value", "temperature_K", "uncertainty"):
+            if key in entry and (isinstance(entry[key], bool) or not isinstance(entry[key], int | float)):
+                raise ConfigError(f"{path}: properties.{name}.{key} = {entry[key]!r} is not a number. Fix: a plain "
+                                  f"number (units in 'units', Kelvin for temperature_K)")
     return data["properties"]
 
 

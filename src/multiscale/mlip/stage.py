@@ -39,13 +39,23 @@ def split_by_group(groups: np.ndarray, test_fraction: float, seed: int,
 
 def dataset_split(ds: Artifact, settings: SNAPSettings) -> np.ndarray:
     """Split within strata: the configuration group, refined by the facet for surfaces (so that every facet
-    is in the training set)."""
+    is in the training set). Configurations dropped by the DFT failure policy (``dft.on_failure: drop``, listed
+    with their row position in the dataset's ``dropped`` attribute) take their place in the draw and are then
+    removed, so a dropped configuration never changes the split of the others."""
+    groups, metas = list(ds["groups"]), list(ds["metadata"])
+    kept = np.ones(len(groups), bool)
+    for d in sorted(json.loads(ds.attrs.get("dropped", "[]")), key=lambda d: d.get("position", len(groups))):
+        at = int(d.get("position", len(groups)))
+        groups.insert(at, d.get("group", "dropped"))
+        metas.insert(at, d.get("metadata", "{}"))
+        kept = np.insert(kept, at, False)
     strata = []
-    for g, meta in zip(ds["groups"], ds["metadata"], strict=True):
+    for g, meta in zip(groups, metas, strict=True):
         facet = json.loads(meta).get("facet")
         strata.append(f"{g}/{facet}" if facet is not None else str(g))
     sp = settings.split
-    return split_by_group(np.array(strata, dtype=object), sp.test_fraction, sp.seed, sp.calibration_fraction)
+    split = split_by_group(np.array(strata, dtype=object), sp.test_fraction, sp.seed, sp.calibration_fraction)
+    return split[kept]
 
 
 def compute_descriptors(dataset: str, mlip: dict[str, Any], model: str, out: str, comm=None) -> None:

@@ -167,12 +167,18 @@ class PlasticityOnset:
 
 @dataclass
 class Relaxation:
-    """How one specimen relaxation ended: minimiser iterations and the largest force (eV/Angstrom) left."""
+    """How one specimen relaxation ended: minimiser iterations and the largest force (eV/Angstrom) left, and its
+    checks: potential energy per atom above the 0 K crystal's (eV/atom; surfaces and strain make it positive),
+    the fraction of interior atoms (away from hole and frame) with the crystal's CNA structure, and what made it
+    collapse (empty when the crystal was kept)."""
 
     strain: float
     iterations: int
     fmax: float
     converged: bool
+    energy_above_crystal: float | None = None
+    interior_crystal_fraction: float | None = None
+    collapsed: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------- divergence

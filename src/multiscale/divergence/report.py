@@ -102,6 +102,17 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
     return "\n".join(lines)
 
 
+def _relaxation_checks(r) -> str:
+    """The collapse checks of one specimen relaxation, as a phrase."""
+    parts = []
+    if r.energy_above_crystal is not None:
+        parts.append(f"energy {1000 * r.energy_above_crystal:+.1f} meV/atom over the crystal")
+    if r.interior_crystal_fraction is not None:
+        parts.append(f"interior {100 * r.interior_crystal_fraction:.1f}% crystalline")
+    text = f" ({', '.join(parts)})" if parts else ""
+    return text + (f" **COLLAPSED: {'; '.join(r.collapsed)}**" if r.collapsed else "")
+
+
 def fidelity_lines(dataset: str | None) -> list[str]:
     """One line per fidelity of the training data: its settings, labels and number of configurations."""
     if not dataset:
@@ -196,7 +207,12 @@ def atlas_lines(atlas: Atlas) -> list[str]:
               f"{fmt(monitor.median_distance_of_flagged_atoms_nm or NAN, 3)} nm).",
               "- relaxations: " + "; ".join(f"strain {r.strain}: {r.iterations} iterations, fmax "
                                              f"{r.fmax:.2g} eV/Å{'' if r.converged else ' (NOT converged)'}"
-                                             for r in monitor.relaxations), ""]
+                                             + _relaxation_checks(r) for r in monitor.relaxations), ""]
+    ruined = [r for r in monitor.relaxations if r.collapsed]
+    if ruined:
+        lines += [f"**The specimen collapsed** at strain {ruined[0].strain} ({'; '.join(ruined[0].collapsed)}): the "
+                  f"MD numbers from that relaxation on are the ruin of an unfit potential, not material behaviour.",
+                  ""]
     lines += ["### Rare events: strain sweep of the specimen", ""]
     if plast.onset_strain is not None:
         w = plast.where

@@ -21,6 +21,11 @@ from multiscale.specimen import Kernel, Specimen, cell_statistics
 from multiscale.units import ANGSTROM_PER_NM as NM
 from multiscale.units import BAR_TO_GPA
 
+# Collapse checks of every specimen relaxation (as of every NPT run, multiscale.md.properties): the energy per atom
+# may not fall below the perfect crystal's, and the interior (away from hole and frame) must stay crystalline.
+ENERGY_SLACK = 1e-3  # eV/atom
+MIN_INTERIOR_CRYSTAL = 0.75
+
 
 def build_plate(spec: Specimen, material: Material, a0: float) -> Atoms:
     """Atoms of the plate (Angstrom), hole centred at the origin; cell z = the periodic thickness."""
@@ -101,6 +106,7 @@ class SpecimenRun:
     segment: int = 100     # minimiser iterations per monitored frame
     max_iterations: int = 20000
     grader_threshold: float = EXTRAPOLATION_THRESHOLD  # grade above which an atom is untrusted
+    e_crystal: float | None = None  # eV/atom of the perfect crystal at a0 (the MD properties' E0): collapse check
 
     def __post_init__(self) -> None:
         self.max_iterations = int(getattr(self.spec, "max_iterations", self.max_iterations))
@@ -195,6 +201,26 @@ class SpecimenRun:
         cna = self._per_atom("cna") if self.cna_id is not None else np.zeros(len(self.atoms))
         return coord, cna
 
+    def check(self) -> dict[str, Any]:
+        """Checks of the current relaxed state: potential energy per atom above the crystal's (``e_crystal``),
+        the interior atoms' crystal fraction (CNA), and the reasons it collapsed: energy more than
+        :data:`ENERGY_SLACK` below the crystal's (the potential's crystal is not its ground state), or fewer
+        than :data:`MIN_INTERIOR_CRYSTAL` of the interior atoms in the crystal structure (plasticity makes a few
+        percent non-lattice; a collapse, most)."""
+        energy = self.energy() / len(self.atoms)
+        above = None if self.e_crystal is None else float(energy - self.e_crystal)
+        fraction = None
+        if self.cna_id is not None:
+            _, cna = self.structure()
+            interior = interior_bulk_mask(self.spec, self.reference / NM)
+            fraction = float(np.mean(cna[interior] == self.cna_id)) if interior.any() else None
+        why = []
+        if above is not None and above < -ENERGY_SLACK:
+            why.append(f"energy {1000 * above:.1f} meV/atom below the crystal's")
+        if fraction is not None and fraction < MIN_INTERIOR_CRYSTAL:
+            why.append(f"only {100 * fraction:.0f}% of interior atoms in the crystal structure")
+        return {"energy_above_crystal": above, "interior_crystal_fraction": fraction, "collapsed": why}
+
     def non_lattice(self, cna: np.ndarray) -> np.ndarray:
         return cna != self.cna_id
 
@@ -226,7 +252,8 @@ class SpecimenRun:
             if its < self.segment:  # the minimiser stopped by itself: force tolerance or a failed line search
                 break
         fmax = float(self.lmp.get_thermo("fmax"))
-        self.stops.append({"strain": strain, "iterations": done, "fmax": fmax, "converged": fmax <= self.ftol})
+        self.stops.append({"strain": strain, "iterations": done, "fmax": fmax, "converged": fmax <= self.ftol,
+                           **self.check()})
         # a relaxation cut at max_iterations is kept, marked not converged, and reported as such in the summary
         return done
 

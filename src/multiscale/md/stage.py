@@ -109,7 +109,8 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     MDSettings.from_dict(md)  # the md section is validated even though the specimen uses only its own keys
     model, element = load_model(potential)
     art = read_artifact(potential, "potential")
-    a0 = read_properties(properties)["a0"][0]
+    props = read_properties(properties)
+    a0, e_crystal = props["a0"][0], props["E0"][0]
     rank0 = comm is None or comm.rank == 0
     threshold = model.settings.validation.extrapolation_threshold
     sna = model.settings.descriptor.compute_args(quadratic=False)
@@ -117,7 +118,7 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
         pot = Potential.snap(tmp / "snap.snapcoeff", tmp / "snap.snapparam", element)
         bulk = bulk_stress(pot, mat, a0, spec, spec.strain, comm)
         run = SpecimenRun(spec, mat, a0, pot, sna, model, load_grader(potential), comm=comm,
-                          grader_threshold=threshold)
+                          grader_threshold=threshold, e_crystal=e_crystal)
         try:
             residual, loaded = relax_unloaded_and_loaded(run, spec.strain)
             ref_nm = run.reference / ANGSTROM_PER_NM
@@ -135,7 +136,10 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
                               "n_above": int(np.sum(f["grade"][~frame] > threshold)),
                               "far_stress_xx": float(np.nanmean(grid_stress[cg.far_field(), 0])),
                               "max_stress_xx": float(np.nanmax(grid_stress[:, 0])),
-                              "energy": run.energy(), "cna": f["cna"].astype(int)})
+                              "energy": run.energy(), "cna": f["cna"].astype(int),
+                              "collapsed": run.stops[-1]["collapsed"]})
+                if run.stops[-1]["collapsed"]:
+                    break  # a collapsed crystal is not loaded further: larger strains would only report the ruin
             frames = run.monitor.frames
             flagged = run.monitor.flagged
             stops = run.stops
@@ -158,11 +162,19 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
                         residual_stress=np.nanmean(grid["residual_stress"][far], axis=0).tolist())
     onset = next((s for s in sweep if s["non_lattice_interior"] >= 4), None)
     largest = max([s["strain"] for s in sweep], default=spec.strain)
-    plasticity = (PlasticityOnset(onset_strain=onset["strain"], non_lattice_interior=onset["non_lattice_interior"],
-                                  note="first swept strain with >= 4 non-lattice atoms away from the hole surface "
-                                       "and frame")
-                  if onset else PlasticityOnset(onset_strain=None,
-                                                note=f"no plasticity below the largest swept strain ({largest})"))
+    collapsed = [r for r in stops if r["collapsed"]]
+    if onset and onset["collapsed"]:
+        plasticity = PlasticityOnset(onset_strain=None, note=(
+            f"NOT plasticity: the specimen collapsed at strain {onset['strain']} ({'; '.join(onset['collapsed'])}), "
+            f"so no onset is reported; the potential is unfit at these strains"))
+    elif onset:
+        plasticity = PlasticityOnset(onset_strain=onset["strain"], non_lattice_interior=onset["non_lattice_interior"],
+                                     note="first swept strain with >= 4 non-lattice atoms away from the hole surface "
+                                          "and frame")
+    else:
+        plasticity = PlasticityOnset(onset_strain=None, note=(
+            f"no plasticity below the largest swept strain ({largest})" if not collapsed else
+            f"the specimen collapsed at strain {collapsed[0]['strain']} ({'; '.join(collapsed[0]['collapsed'])})"))
     n = len(ref_nm)
     col = lambda key, dtype=float: np.array([s[key] for s in sweep], dtype=dtype)  # noqa: E731
     data = {

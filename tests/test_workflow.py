@@ -247,17 +247,6 @@ def test_tiny_study_through_slurm_matches_local(workdir, tmp_path_factory):
     assert re.search(r"^cores:\s+2$", logs, re.M)  # GPAW ran on 2 MPI ranks launched by srun --mpi=pmi2
 
 
-def _scheduled_jobs(workdir: Path, args: list[str]) -> list[tuple[str, Path]]:
-    """(rule, log file) of every job of a from-scratch run, in the dry run's order."""
-    out = snakemake(workdir, *args, "-n").stdout
-    jobs = []
-    for block in out.split("\nrule ")[1:]:
-        log = re.search(r"^    log: (\S+)", block, re.M)
-        if log:
-            jobs.append((block.split(":")[0], workdir / log.group(1)))
-    return jobs
-
-
 def _stop_orphans(workdir: Path) -> None:
     """SIGKILL every process still running in ``workdir`` (MPI ranks outside the killed process group)."""
     import signal
@@ -280,11 +269,16 @@ def _stop_orphans(workdir: Path) -> None:
     raise AssertionError(f"processes still running in {workdir}: {alive}")
 
 
+def _newer(folder: Path, pattern: str, since: float) -> list[Path]:
+    return [p for p in folder.rglob(pattern) if p.stat().st_mtime >= since] if folder.exists() else []
+
+
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory) -> dict:
-    """The tiny study run from scratch (own DFT cache) under a seeded random schedule of SIGKILLs: jobs of every
-    stage are drawn (all jobs after the DFT single points, and enough single points to make 24), each killed
-    a random 0-1.5 s after it started (its log appears), the workflow unlocked and rerun until it completes.
+    """The tiny study run from scratch (own DFT cache) under a seeded random schedule of SIGKILLs: each segment
+    runs until 1 or 2 more jobs have finished (their Snakemake benchmark file appears), waits 0-1.5 s more
+    (another job is usually mid-flight then) and kills the whole process group; the workflow is unlocked and
+    rerun, until it completes on its own. So the kills spread over every stage, in proportion to its jobs.
     After every kill: every artifact and cache entry passes `multiscale verify`'s checks (no damaged file) and no
     cache entry written before was written again (no finished GPAW calculation recomputed)."""
     import signal
@@ -294,46 +288,37 @@ def killed_run(tmp_path_factory) -> dict:
 
     wd = copy_workflow(tmp_path_factory.mktemp("kill-anywhere"))
     args = ["--configfile", "config/studies/tiny.yaml", "--rerun-incomplete"]
-    jobs = _scheduled_jobs(wd, args)
     rng = np.random.default_rng(2026)
-    single = [j for j in jobs if j[0] == "dft_single_point"]
-    others = [j for j in jobs if j[0] != "dft_single_point"]
-    picked = {int(i) for i in rng.choice(len(single), size=max(0, 24 - len(others)), replace=False)}
-    schedule = [j for j in jobs if j in others or single.index(j) in picked] if single else others
-    cache = wd / "results/cache/dft"
+    results, cache = wd / "results/tiny", wd / "results/cache/dft"
     written: dict[Path, int] = {}
     kills, damaged = [], []
-    for rule, log in schedule:
+    while len(kills) < 60:
         launched = time.time()
-        if log.exists():
-            continue  # this job already ran in an earlier segment
-        delay = float(rng.uniform(0.0, 1.5))
+        wanted, delay = int(rng.integers(1, 3)), float(rng.uniform(0.0, 1.5))
         proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", *args], cwd=wd, env=_env(), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            while proc.poll() is None and not (log.exists() and log.stat().st_mtime >= launched - 1):
+            while proc.poll() is None and len(_newer(results / "benchmarks", "*.tsv", launched)) < wanted:
                 time.sleep(0.02)
-            if proc.poll() is not None:
-                break  # finished before this job started: nothing left to kill
             time.sleep(delay)
             if proc.poll() is not None:
-                break
+                break  # the workflow finished within this segment
+            running = sorted(_newer(results / "logs", "*.log", launched), key=lambda p: p.stat().st_mtime)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
         _stop_orphans(wd)
-        kills.append((rule, round(time.time() - launched, 2)))
-        damaged += [f for f in verify_tree([wd / "results/tiny"], root=wd) if f.status == "damaged"]
+        stage = running[-1].relative_to(results / "logs").parts[0].removesuffix(".log") if running else "start"
+        kills.append((stage, round(time.time() - launched, 2)))
+        damaged += [f for f in verify_tree([results], root=wd) if f.status == "damaged"]
         for entry in cache.rglob("*.h5"):
             written.setdefault(entry, entry.stat().st_mtime_ns)
         snakemake(wd, "--unlock", *args)
-    started = time.time()
-    snakemake(wd, *args)  # the final, uninterrupted segment
-    final = verify_tree([wd / "results/tiny"], root=wd)
-    return {"workdir": wd, "kills": kills, "damaged": damaged, "written": written, "final": final,
-            "last_segment_s": time.time() - started}
+    snakemake(wd, *args)  # nothing, or the rest after the last kill
+    return {"workdir": wd, "kills": kills, "damaged": damaged, "written": written,
+            "final": verify_tree([results], root=wd)}
 
 
 @pytest.mark.slow
@@ -341,7 +326,7 @@ def test_kill_anywhere_loses_nothing_and_recomputes_no_gpaw_calculation(killed_r
     """>= 20 SIGKILLs spread over every stage; after each, no damaged artifact or cache entry; at the end the study
     is complete and verifies all clean, and no cache entry was rewritten (0 finished GPAW calculations redone)."""
     kills = killed_run["kills"]
-    stages = {rule.split("_")[0] for rule, _ in kills}
+    stages = {stage.split("@")[0] for stage, _ in kills}
     assert len(kills) >= 20, kills
     assert {"dft", "mlip", "md", "continuum", "divergence"} <= stages, kills
     assert killed_run["damaged"] == []

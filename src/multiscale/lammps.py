@@ -489,6 +489,13 @@ class Session:
         p = [self.lmp.get_thermo(k) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")]
         return voigt_components(-(self.rot @ stress_tensor(np.array(p)) @ self.rot.T) * BAR_TO_GPA)
 
+    def positions(self) -> np.ndarray:
+        """Positions (n_atoms, 3) in Angstrom, in the order of ``atoms``, ASE frame, unwrapped into the cell as
+        LAMMPS holds them (serial sessions)."""
+        n = len(self.atoms)
+        ids = np.array(self.lmp.numpy.extract_atom("id"))[:n]
+        return np.array(self.lmp.numpy.extract_atom("x"))[:n][np.argsort(ids)] @ self.rot.T
+
     def forces(self) -> np.ndarray:
         """Forces (n_atoms, 3) in eV/Angstrom, in the order of ``atoms``, ASE frame (serial sessions)."""
         n = len(self.atoms)

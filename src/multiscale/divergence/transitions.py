@@ -102,6 +102,8 @@ def load_experiment(path: str | Path) -> dict[str, dict[str, Any]]:
                 raise ConfigError(f"{path}: properties.{name} lacks '{key}'. Fix: every experimental value "
                                   f"needs value, units, source and temperature_K")
         for key in ("value", "temperature_K", "uncertainty"):
+            if key == "temperature_K" and entry.get(key) is None:
+                continue  # null: the value is derived over a temperature range (an Arrhenius fit), said in its note
             if key in entry and (isinstance(entry[key], bool) or not isinstance(entry[key], int | float)):
                 raise ConfigError(f"{path}: properties.{name}.{key} = {entry[key]!r} is not a number. Fix: a plain "
                                   f"number (units in 'units', Kelvin for temperature_K)")

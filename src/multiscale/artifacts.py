@@ -436,6 +436,51 @@ KINDS: dict[str, ArtifactKind] = {
             {"validity": Validity, "explanations": dict[str, Explanation | None], "plasticity": PlasticityRecord,
              "monitor": MonitorSummary},
         ),
+        ArtifactKind(
+            "al_candidates",
+            1,
+            "Active learning: candidate configurations of one iteration (or the picked batch, or the fixed test set), "
+            "each graded by that iteration's potential before any DFT call.",
+            {
+                **_structure_datasets("n_configs"),
+                "names": Dataset(STR, ("n_configs",), "-", "configuration names (it<k>_<family cell>)"),
+                "groups": Dataset(STR, ("n_configs",), "-", "al_<explorer family>"),
+                "metadata": Dataset(STR, ("n_configs",), "-", "JSON: family, strain, shift, temperature, centre"),
+                "grade": Dataset("f8", ("n_atoms_total",), "1", "extrapolation grade per atom"),
+                "force_std": Dataset("f8", ("n_atoms_total",), "eV/Angstrom",
+                                     "epistemic force std per atom (norm over x, y, z)"),
+                "max_grade": Dataset("f8", ("n_configs",), "1", "largest grade of each configuration"),
+            },
+            {"iteration": "0-based iteration", "specimen": "JSON: per explorer strain, flagged free atoms, max "
+             "grade, collapse", "threshold": "extrapolation threshold", "settings": "JSON active_learning settings"},
+        ),
+        ArtifactKind(
+            "al_record",
+            1,
+            "Active learning: per iteration's potential P_k, the DFT labels used before it, its RMSE on the fixed "
+            "test set, the trust monitor's coverage on the batch it chose, C44 and stacking-fault energies "
+            "(closed form, posterior std), the explorer specimen's flagged free atoms and largest grade at zero load.",
+            {
+                "iteration": Dataset("i8", ("n_iter",), "1", "k"),
+                "dft_calls": Dataset("i8", ("n_iter",), "1", "DFT labels of the loop before P_k"),
+                "energy_rmse": Dataset("f8", ("n_iter",), "meV/atom", "fixed test set"),
+                "force_rmse": Dataset("f8", ("n_iter",), "eV/Angstrom", "fixed test set"),
+                "stress_rmse": Dataset("f8", ("n_iter",), "GPa", "fixed test set"),
+                "coverage": Dataset("f8", ("n_iter",), "1", "force components of P_k's batch inside its "
+                                    "split-conformal interval (NaN: no batch)"),
+                **{q: Dataset("f8", ("n_iter",), u, d) for q, u, d in (
+                    ("c44", "GPa", "C44 of P_k"), ("c44_std", "GPa", "posterior std"),
+                    ("usf_111", "mJ/m^2", "unrelaxed unstable stacking-fault energy of P_k"),
+                    ("usf_111_std", "mJ/m^2", "posterior std"),
+                    ("isf_111", "mJ/m^2", "unrelaxed intrinsic stacking-fault energy of P_k"),
+                    ("isf_111_std", "mJ/m^2", "posterior std"))},
+                "specimen_flagged": Dataset("i8", ("n_iter",), "1", "free atoms beyond the threshold at the first "
+                                            "explorer strain (-1: no specimen explorer)"),
+                "specimen_max_grade": Dataset("f8", ("n_iter",), "1", "largest free-atom grade there"),
+            },
+            {"rule": "selection rule", "qoi": "downstream quantity", "settings": "JSON active_learning settings",
+             "test_set": "JSON names and groups of the fixed test set"},
+        ),
     ]
 }
 

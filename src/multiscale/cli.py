@@ -185,7 +185,8 @@ def divergence_summary(a):
 
     inputs = SummaryInputs(dft=a.dft, potential=a.potential, md=a.md, continuum=a.continuum, experiment=a.experiment,
                            validation=a.validation, specimen=a.specimen, thermal=a.thermal, speed=a.speed,
-                           dataset=a.dataset, converged=a.converged, convergence=a.convergence)
+                           dataset=a.dataset, converged=a.converged, convergence=a.convergence,
+                           al_record=a.al_record)
     write_summary(a.study, inputs, a.atlas, a.out, a.summary, a.figures)
 
 
@@ -197,6 +198,43 @@ def divergence_sweep(a):
         label, _, path = item.partition("=")
         points[label] = path
     write_sweep_table(a.study, points, a.out)
+
+
+def al_explore(a):
+    from multiscale.active.stage import explore
+
+    explore(a.potential, a.eos, a.material, a.specimen, a.al, a.iteration, a.out, comm=_comm())
+
+
+def al_select(a):
+    from multiscale.active.stage import select
+
+    select(a.candidates, a.potential, a.dataset, a.material, a.eos, a.al, a.iteration, a.out)
+
+
+def al_test_structures(a):
+    from multiscale.active.stage import test_structures
+
+    test_structures(a.candidates, a.al, a.out)
+
+
+def al_label(a):
+    from multiscale.active.stage import label
+
+    label(a.structures, a.dft, a.out, comm=_gpaw_comm())
+
+
+def al_extend(a):
+    from multiscale.active.stage import extend
+
+    extend(a.dataset, a.labels, a.out)
+
+
+def al_record(a):
+    from multiscale.active.stage import record
+
+    record(a.potentials, a.candidates, a.batches, a.labels, a.testset, a.material, a.eos, a.al, a.mlip, a.out,
+           a.figure)
 
 
 def report_benchmarks(a):
@@ -278,8 +316,35 @@ COMMANDS: dict[tuple[str, str | None], tuple[Callable, str, list[tuple[str, dict
         ("--speed", {"required": True}), ("--dataset", {"required": True}),
         ("--converged", {"help": "properties at converged DFT settings"}),
         ("--convergence", {"help": "the DFT convergence artifact"}),
+        ("--al-record", {"help": "the active-learning record (al/record.h5)"}),
         ("--atlas", {"type": _json, "default": {}, "help": "divergence settings (tolerances, GBT)"}),
         ("--figures", {"required": True}), ("--out", {"required": True}), ("--summary", {"required": True})]),
+    ("al", "explore"): (al_explore, "active learning: the candidate pool of one iteration, graded", [
+        ("--potential", {"required": True}), ("--eos", {"required": True}),
+        ("--material", {"type": _json, "required": True}), ("--specimen", {"type": _json, "required": True}),
+        ("--al", {"type": _json, "required": True}), ("--iteration", {"type": int, "required": True}),
+        ("--out", {"required": True})]),
+    ("al", "select"): (al_select, "active learning: the batch (and at iteration 0 the fixed test set)", [
+        ("--candidates", {"required": True}), ("--potential", {"required": True}), ("--dataset", {"required": True}),
+        ("--material", {"type": _json, "required": True}), ("--eos", {"required": True}),
+        ("--al", {"type": _json, "required": True}), ("--iteration", {"type": int, "required": True}),
+        ("--out", {"required": True})]),
+    ("al", "testset"): (al_test_structures, "active learning: the fixed test set from iteration 0's pool", [
+        ("--candidates", {"required": True}), ("--al", {"type": _json, "required": True}),
+        ("--out", {"required": True})]),
+    ("al", "label"): (al_label, "active learning: GPAW labels of a batch (through the DFT cache)", [
+        ("--structures", {"required": True}), ("--dft", {"type": _json, "required": True}),
+        ("--out", {"required": True})]),
+    ("al", "extend"): (al_extend, "active learning: the dataset plus the loop's labels", [
+        ("--dataset", {"required": True}), ("--labels", {"nargs": "+", "required": True}),
+        ("--out", {"required": True})]),
+    ("al", "record"): (al_record, "active learning: learning record and curve", [
+        ("--potentials", {"nargs": "+", "required": True}), ("--candidates", {"nargs": "+", "required": True}),
+        ("--batches", {"nargs": "+", "required": True}), ("--labels", {"nargs": "+", "required": True}),
+        ("--testset", {"required": True}), ("--material", {"type": _json, "required": True}),
+        ("--eos", {"required": True}), ("--al", {"type": _json, "required": True}),
+        ("--mlip", {"type": _json, "required": True}), ("--out", {"required": True}),
+        ("--figure", {"required": True})]),
     ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [
         ("--study-dir", {"required": True}), ("--metadata", {"default": ".snakemake/metadata"}),
         ("--config", {"type": _json, "required": True}), ("--out", {"required": True})]),

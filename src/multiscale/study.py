@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from multiscale.active.explore import check_lattice
+from multiscale.active.settings import ActiveLearningSettings
 from multiscale.config import read_config, settings_from_dict, validate_config
 from multiscale.dft.calculator import DFTSettings
 from multiscale.dft.convergence import ConvergenceSettings
@@ -83,6 +85,9 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
             _passes(problems, snap.validation.check, material.element)
         if dft is not None:
             _passes(problems, check_fidelity_weights, snap, dft)
+    al = _build(problems, ActiveLearningSettings.from_dict, config.get("active_learning", {}))
+    if al is not None and al.iterations and material is not None:
+        _passes(problems, check_lattice, material, al.explorers.families)
     if element_known:  # the experiment file the record will compare against, read as it will be read
         experiment = Path("data/experiment") / f"{material.element}.yaml"
         if experiment.exists():

@@ -22,9 +22,10 @@ from multiscale.study import validate_study
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "dft": ("material", "dft"),
     "mlip": ("material", "dft", "mlip"),
-    "md": ("material", "dft", "mlip", "md", "specimen"),
-    "continuum": ("material", "dft", "mlip", "md", "specimen", "continuum"),
-    "divergence": ("material", "dft", "mlip", "md", "specimen", "continuum", "divergence"),
+    "al": ("material", "dft", "mlip", "specimen", "active_learning"),
+    "md": ("material", "dft", "mlip", "specimen", "active_learning", "md"),
+    "continuum": ("material", "dft", "mlip", "specimen", "active_learning", "md", "continuum"),
+    "divergence": ("material", "dft", "mlip", "specimen", "active_learning", "md", "continuum", "divergence"),
 }
 # A swept setting reaches every stage whose sections hold it, except the settings below, whose reach is narrower
 # than their section: the classical baseline is only compared against (the MLIP validation scores it, the MD speed

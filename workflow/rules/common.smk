@@ -131,11 +131,51 @@ def stage_path(stage, from_stage, rel):
 
 
 def primary_potential(from_stage):
-    """Input-function: the potential of the first listed SNAP model, which feeds MD and the summary."""
+    """Input-function: the potential of the first listed SNAP model, which feeds MD and the summary: the MLIP
+    stage's, or with an active-learning loop (active_learning.iterations > 0) the loop's last one."""
 
     def get(wildcards):
-        tag = tag_of("mlip", from_stage)(wildcards)
-        return f"{RESULTS}/mlip{tag}/{cfg('mlip', tag)['mlip']['models'][0]}/potential.h5"
+        tag = tag_of("al", from_stage)(wildcards)
+        return al_potential(wildcards, al_iterations(tag), pt=tag)
+
+    return get
+
+
+def al_iterations(pt):
+    """Iterations of the active-learning loop of the point(s) whose al directory is `pt` (0: no loop)."""
+    return int(cfg("al", pt)["active_learning"]["iterations"])
+
+
+def al_potential(wildcards, k=None, pt=None):
+    """Input-function: P_k, the potential active-learning iteration k starts from (k: the job's {k} by default;
+    P_0 = the MLIP stage's first model)."""
+    pt = wildcards.pt if pt is None else pt
+    k = int(wildcards.k) if k is None else k
+    model = cfg("al", pt)["mlip"]["models"][0]
+    if k == 0:
+        return f"{RESULTS}/mlip{point_for(POINTS, 'al', pt).tags['mlip']}/{model}/potential.h5"
+    return f"{RESULTS}/al{pt}/iter{k}/{model}/potential.h5"
+
+
+def al_dataset(wildcards, k=None):
+    """Input-function: D_k, the dataset of active-learning iteration k (D_0 = the DFT stage's)."""
+    k = int(wildcards.k) if k is None else k
+    if k == 0:
+        return f"{RESULTS}/dft{point_for(POINTS, 'al', wildcards.pt).tags['dft']}/dataset.h5"
+    return f"{RESULTS}/al{wildcards.pt}/iter{k}/dataset.h5"
+
+
+def al_fit_settings(wildcards):
+    """Params of the loop's SNAP descriptors and fits: the mlip section without the baseline (as fit_settings)."""
+    return json.dumps({k: v for k, v in cfg("al", wildcards.pt)["mlip"].items() if k != "baseline"}, sort_keys=True)
+
+
+def al_record(from_stage):
+    """Input-function: the loop's learning record when the point runs a loop, else nothing."""
+
+    def get(wildcards):
+        tag = tag_of("al", from_stage)(wildcards)
+        return [f"{RESULTS}/al{tag}/record.h5"] if al_iterations(tag) else []
 
     return get
 
@@ -147,6 +187,8 @@ def final_targets():
         out += [f"{RESULTS}/summary{t['divergence']}.md", f"{RESULTS}/divergence{t['divergence']}.h5",
                 f"{RESULTS}/dft{t['dft']}/dataset.extxyz"]
         out += [f"{RESULTS}/mlip{t['mlip']}/{m}/potential.h5" for m in p.config["mlip"]["models"]]
+        if p.config["active_learning"]["iterations"]:
+            out += [f"{RESULTS}/al{t['al']}/record.h5", f"{RESULTS}/al{t['al']}/learning_curve.png"]
         # every calculation is a product of the study: a deleted one is recomputed, with all that depends on it
         out += calcs(t["dft"])
     if len(POINTS) > 1:

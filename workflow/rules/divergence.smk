@@ -14,6 +14,7 @@ rule divergence_summary:
         specimen=stage_path("md", "divergence", "specimen.h5"),
         thermal=stage_path("md", "divergence", "thermal.h5"),
         speed=compared("md", "speed.json", under=BENCH),
+        al=al_record("divergence"),
     output:
         h5=f"{RESULTS}/divergence{{pt}}.h5",
         summary=f"{RESULTS}/summary{{pt}}.md",
@@ -27,6 +28,7 @@ rule divergence_summary:
         study=lambda w: STUDY + w.pt,
         experiment=experiment_arg(),
         atlas=section("divergence", "divergence"),
+        al=lambda w, input: f"--al-record {input.al}" if input.al else "",
     conda:
         CONDA_ENV
     log:
@@ -36,7 +38,7 @@ rule divergence_summary:
     shell:
         "multiscale divergence summary --study {params.study} --dft {input.dft} --potential {input.potential} "
         "--md {input.md} --continuum {input.continuum} --validation {input.validation} {params.experiment} "
-        "--dataset {input.dataset} --converged {input.converged} --convergence {input.convergence} --atlas {params.atlas:q} --specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} --figures {output.figures} "
+        "--dataset {input.dataset} --converged {input.converged} --convergence {input.convergence} --atlas {params.atlas:q} --specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} {params.al} --figures {output.figures} "
         "--out {output.h5} "
         "--summary {output.summary} > {log} 2>&1"
 

@@ -73,6 +73,7 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
     if atlas is not None:
         lines += atlas_lines(atlas)
     lines += stability_lines(inputs.md)
+    lines += active_learning_lines(inputs.al_record)
     if inputs.thermal:
         th = read_artifact(inputs.thermal, "properties")
         lines += ["", "## Thermal expansion (MD, NPT)", "", "| quantity | value | std | units | how |",
@@ -100,6 +101,35 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
     lines += ["", "## Provenance", "", f"- multiscale {prov.get('package_version')}, commit {prov.get('git_commit')}",
               f"- software: {json.dumps(prov.get('software'))}", ""]
     return "\n".join(lines)
+
+
+def active_learning_lines(record: str | None) -> list[str]:
+    """The active-learning record: per iteration's potential, DFT labels so far, fixed-test-set RMSE, the trust
+    monitor's online coverage, C44 and stacking-fault energies (closed form, ± posterior std), the explorer
+    specimen's flagged free atoms and largest grade at its first strain."""
+    if not record:
+        return []
+    r = read_artifact(record, "al_record")
+    settings = r.json_attr("settings")
+    lines = ["", f"## Active learning (`al/record.h5`, `al/learning_curve.png`): rule **{r.attrs['rule']}**"
+             + (f", downstream quantity {r.attrs['qoi']}" if r.attrs["rule"] == "downstream" else ""), "",
+             f"Batch {settings.get('batch_size')} per iteration, families "
+             f"{settings.get('explorers', {}).get('families')}; "
+             f"fixed test set: {len(r.json_attr('test_set')['names'])} configurations (one per family, never trained "
+             f"on). Coverage: force components of the batch P_k chose that fell inside its split-conformal interval, "
+             f"predicted before the DFT call. C44 and the (unrelaxed) stacking-fault energies are closed-form "
+             f"predictions of P_k (± posterior std).", "",
+             "| P_k | DFT calls before | test energy RMSE (meV/atom) | test force RMSE (eV/Å) | test stress RMSE (GPa) "
+             "| monitor coverage | C44 (GPa) | USF (mJ/m²) | ISF (mJ/m²) | specimen flagged free atoms | max grade |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for i in range(len(r["iteration"])):
+        flagged = int(r["specimen_flagged"][i])
+        lines.append(f"| {int(r['iteration'][i])} | {int(r['dft_calls'][i])} | {fmt(r['energy_rmse'][i], 3)} | "
+                     f"{fmt(r['force_rmse'][i], 3)} | {fmt(r['stress_rmse'][i], 3)} | {fmt(r['coverage'][i], 3)} | "
+                     f"{pm(r['c44'][i], r['c44_std'][i])} | {pm(r['usf_111'][i], r['usf_111_std'][i])} | "
+                     f"{pm(r['isf_111'][i], r['isf_111_std'][i])} | {flagged if flagged >= 0 else '-'} | "
+                     f"{fmt(r['specimen_max_grade'][i], 3)} |")
+    return lines
 
 
 def _relaxation_checks(r) -> str:

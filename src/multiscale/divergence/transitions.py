@@ -43,6 +43,7 @@ class SummaryInputs:
     dataset: str | None = None        # dft/dataset.h5
     converged: str | None = None      # dft/converged.h5
     convergence: str | None = None    # dft/convergence.h5
+    al_record: str | None = None      # al/record.h5 of the active-learning loop
 
     def paths(self) -> list[str]:
         """Every input given (for provenance)."""

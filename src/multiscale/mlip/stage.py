@@ -41,7 +41,8 @@ def dataset_split(ds: Artifact, settings: SNAPSettings) -> np.ndarray:
     """Split within strata: the configuration group, refined by the facet for surfaces (so that every facet
     is in the training set). Configurations dropped by the DFT failure policy (``dft.on_failure: drop``, listed
     with their row position in the dataset's ``dropped`` attribute) take their place in the draw and are then
-    removed, so a dropped configuration never changes the split of the others."""
+    removed, so a dropped configuration never changes the split of the others. Configurations the active-learning
+    loop labelled (groups ``al_*``) are all trained on: its fixed test set holds them out."""
     groups, metas = list(ds["groups"]), list(ds["metadata"])
     kept = np.ones(len(groups), bool)
     for d in sorted(json.loads(ds.attrs.get("dropped", "[]")), key=lambda d: d.get("position", len(groups))):
@@ -55,6 +56,8 @@ def dataset_split(ds: Artifact, settings: SNAPSettings) -> np.ndarray:
         strata.append(f"{g}/{facet}" if facet is not None else str(g))
     sp = settings.split
     split = split_by_group(np.array(strata, dtype=object), sp.test_fraction, sp.seed, sp.calibration_fraction)
+    # the active-learning loop's labels are all trained on: its fixed test set is their held-out data
+    split[np.array([str(g).startswith("al_") for g in groups], bool)] = "train"
     return split[kept]
 
 

@@ -247,7 +247,7 @@ def _test_scores(potential: str, testset: str) -> dict[str, float]:
     for i, atoms in enumerate(images):
         n = len(atoms)
         p = model.predict(descriptors(atoms, model.settings.descriptor), n)
-        de.append((p["energy"] - ds["energy"][i]) / n)
+        de.append(p["energy"] - ds["energy"][i] / n)  # the model predicts per atom; the label is per cell
         df.append(p["forces"] - ds["forces"][start:start + n])
         dsig.append(p["stress"] - ds["stress"][i])
         start += n

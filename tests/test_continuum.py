@@ -268,9 +268,10 @@ def test_continuum_stage_writes_fem_and_md_fields_that_meshio_reads(tmp_path):
     compute_descriptors(d + "dataset.h5", mlip, "linear", d + "descriptors.h5")
     fit(d + "dataset.h5", d + "descriptors.h5", mlip, d + "potential.h5", d)
     write_artifact(d + "md.h5", "properties", {
-        "names": ["a0", "C11", "C12", "C44"], "values": [4.05, 108.0, 62.0, 32.0], "std": [0.5] * 4,
-        "units": ["A"] + ["GPa"] * 3, "notes": ["test"] * 4,
-        "samples": np.array([[4.05, 107.0, 61.5, 31.0], [4.05, 109.5, 62.5, 33.0]])},
+        # E0: the EAM's cohesive energy (Mendelev et al. 2008: 3.36 eV/atom), the specimen's collapse reference
+        "names": ["a0", "E0", "C11", "C12", "C44"], "values": [4.05, -3.36, 108.0, 62.0, 32.0], "std": [0.5] * 5,
+        "units": ["A", "eV/atom"] + ["GPa"] * 3, "notes": ["test"] * 5,
+        "samples": np.array([[4.05, -3.36, 107.0, 61.5, 31.0], [4.05, -3.36, 109.5, 62.5, 33.0]])},
         {"scale": "md", "settings": {}})
     run_specimen(d + "potential.h5", d + "md.h5", {"element": "Al", "lattice": "fcc", "a_guess": 4.05}, {},
                  {"size": 3.2, "hole_radius": 0.5, "frame": 0.5, "strain": 0.005}, d + "specimen.h5")

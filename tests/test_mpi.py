@@ -94,11 +94,12 @@ def test_mlip_fit_and_md_properties_two_ranks_match_serial(eam_dataset, tmp_path
 def test_specimen_and_continuum_stages_two_ranks_match_serial(eam_dataset, tmp_path):
     """The MD specimen (EAM-labelled SNAP, LAMMPS domain-decomposed) and the continuum stage (dolfinx
     partitioned) through the CLI: 2 ranks give the serial fields."""
-    names = ["a0", "C11", "C12", "C44"]
-    values = [4.05, 108.0, 62.0, 32.0]
-    samples = np.array([[4.05, 107.0, 61.5, 31.0], [4.05, 109.5, 62.5, 33.0], [4.05, 108.2, 61.0, 32.4]])
-    write_artifact(tmp_path / "md.h5", "properties", {"names": names, "values": values, "std": [0.5] * 4,
-                                                      "units": ["A"] + ["GPa"] * 3, "notes": ["test"] * 4,
+    names = ["a0", "E0", "C11", "C12", "C44"]  # E0: the EAM's cohesive energy (Mendelev 2008), collapse reference
+    values = [4.05, -3.36, 108.0, 62.0, 32.0]
+    samples = np.array([[4.05, -3.36, 107.0, 61.5, 31.0], [4.05, -3.36, 109.5, 62.5, 33.0],
+                        [4.05, -3.36, 108.2, 61.0, 32.4]])
+    write_artifact(tmp_path / "md.h5", "properties", {"names": names, "values": values, "std": [0.5] * 5,
+                                                      "units": ["A", "eV/atom"] + ["GPa"] * 3, "notes": ["test"] * 5,
                                                       "samples": samples}, {"scale": "md", "settings": {}})
     specimen = {"size": 3.2, "hole_radius": 0.5, "frame": 0.5, "strain": 0.005}
     mlip = {"twojmax": 4, "test_fraction": 0.2}

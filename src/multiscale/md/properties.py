@@ -220,8 +220,9 @@ class CrystalCheck:
         return self.max_grade is not None and self.threshold is not None and self.max_grade > self.threshold
 
     def describe(self) -> str:
-        text = (f"{self.temperature:.0f} K: a/a0 - 1 = {100 * self.lattice_change:+.2f}%, "
-                f"{100 * self.crystal_fraction:.0f}% of atoms crystal-coordinated, <PE> "
+        counted = (f"{100 * self.crystal_fraction:.0f}% of atoms crystal-coordinated"
+                   if np.isfinite(self.crystal_fraction) else "coordination not counted")
+        text = (f"{self.temperature:.0f} K: a/a0 - 1 = {100 * self.lattice_change:+.2f}%, {counted}, <PE> "
                 f"{1000 * self.energy_above_crystal:+.1f} meV/atom from the 0 K crystal")
         if self.max_grade is not None:
             text += f", max grade {self.max_grade:.3g} (threshold {self.threshold:.3g})"
@@ -234,7 +235,7 @@ def check_crystal(temperature: float, a: float, a0: float, crystal_fraction: flo
     why = []
     if not np.isfinite(a) or abs(a / a0 - 1) > MAX_LATTICE_CHANGE:
         why.append(f"lattice parameter {a:.4g} A vs {a0:.4g} A at 0 K (more than {100 * MAX_LATTICE_CHANGE:.0f}%)")
-    if crystal_fraction < MIN_CRYSTAL_FRACTION:
+    if np.isfinite(crystal_fraction) and crystal_fraction < MIN_CRYSTAL_FRACTION:
         why.append(f"only {100 * crystal_fraction:.0f}% of atoms keep the crystal's coordination")
     if not np.isfinite(energy_above) or energy_above < -ENERGY_SLACK:
         why.append(f"mean potential energy {1000 * energy_above:.1f} meV/atom below the 0 K crystal's (the "
@@ -285,10 +286,14 @@ run {int(th.equilibration)}""")
                 b = per_atom(s.lmp, "sna")
                 grade = grading[0].grade(np.column_stack([np.ones(len(b)), b]))
             # structure of the inherent state: the last snapshot quenched at its box (thermal vibrations blur a
-            # coordination count; a crystal quenches back to itself, a collapsed cell does not)
-            s.run(f"compute coord all coord/atom cutoff {coordination_cutoff(material, a_t)!r}\n"
-                  "unfix npt\nvelocity all set 0.0 0.0 0.0\nminimize 0.0 1.0e-6 500 5000")
-            coord = per_atom(s.lmp, "coord", vector=True)
+            # coordination count; a crystal quenches back to itself, a collapsed cell does not). Not counted when
+            # the box left the lattice-parameter window: that alone is a collapse (and a blown-up box can make the
+            # shell cutoff longer than the potential's, which LAMMPS refuses)
+            coord = np.zeros(0)
+            if abs(a_t / a0 - 1) <= MAX_LATTICE_CHANGE:
+                s.run(f"compute coord all coord/atom cutoff {coordination_cutoff(material, a_t)!r}\n"
+                      "unfix npt\nvelocity all set 0.0 0.0 0.0\nminimize 0.0 1.0e-6 500 5000")
+                coord = per_atom(s.lmp, "coord", vector=True)
         fraction, top = _gather_check(comm, coord, z, grade)
         checks.append(check_crystal(t, a_t, a0, fraction, float(np.mean(energies)) - e_crystal, top,
                                     grading[2] if grading else None))
@@ -306,7 +311,7 @@ run {int(th.equilibration)}""")
 
 def _gather_check(comm, coord: np.ndarray, z: float, grade: np.ndarray | None) -> tuple[float, float | None]:
     """Fraction of atoms with coordination ``z`` and the largest grade, over every rank's local atoms."""
-    ok, count = float(np.sum(np.isclose(coord, z))), float(len(coord))
+    ok, count = float(np.sum(np.isclose(coord, z))), float(len(coord))  # no atoms counted: fraction NaN
     top = float(grade.max()) if grade is not None and len(grade) else (-np.inf if grade is not None else None)
     if comm is not None and comm.size > 1:
         from mpi4py import MPI
@@ -314,7 +319,7 @@ def _gather_check(comm, coord: np.ndarray, z: float, grade: np.ndarray | None) -
         ok, count = comm.allreduce(ok, op=MPI.SUM), comm.allreduce(count, op=MPI.SUM)
         if top is not None:
             top = comm.allreduce(top, op=MPI.MAX)
-    return ok / count, top
+    return (ok / count if count else float("nan")), top
 
 
 def posterior_properties(model, element: str, snapparam: str | Path, material: Material, settings: MDSettings,

@@ -14,7 +14,7 @@ from multiscale.errors import CalculationError
 from multiscale.fileio import write_text_atomic
 from multiscale.lammps import Potential, Session, baseline_potential
 from multiscale.material import Material
-from multiscale.md.properties import MDSettings, posterior_properties, thermal_expansion
+from multiscale.md.properties import CrystalCheck, MDSettings, posterior_properties, thermal_expansion
 from multiscale.md.specimen import (
     CoarseGrainer,
     SpecimenRun,
@@ -272,9 +272,16 @@ def run_thermal(potential: str, properties: str, material: dict[str, Any], md: d
             label = name.removesuffix(".snapcoeff")
             try:
                 result = thermal_expansion(pot, mat, a0, settings, comm, grading)
-            except CalculationError:
-                if name == "mean.snapcoeff":
-                    raise
+            except CalculationError as exc:
+                if name == "mean.snapcoeff":  # the potential's own NPT run failed: a collapse, reported as such
+                    nan = float("nan")
+                    result = {"temperatures": [float(t) for t in th.temperatures], "a": [nan] * len(th.temperatures),
+                              "a_err": [nan] * len(th.temperatures), "alpha": nan, "t_ref": 300.0,
+                              "checks": [CrystalCheck(float(t), nan, nan, nan, collapsed=[
+                                  f"LAMMPS failed: {str(exc).splitlines()[0][:200]}"]) for t in th.temperatures]}
+                    results.append(result)
+                    progress.done(f"{label}: LAMMPS failed, reported as collapsed")
+                    continue
                 failed += 1
                 progress.done(f"{label}: failed, left out")
                 continue

@@ -133,3 +133,37 @@ def test_settings_are_checked():
         ActiveLearningSettings.from_dict({"explorers": {"families": ["vicinal"]}})
     with pytest.raises(ConfigError, match="material.lattice is bcc"):
         ex.check_lattice(Material("W", "bcc", 3.17), ["stacking_fault"])
+
+
+def test_dft_economy_and_the_comparison_of_rules(tmp_path):
+    """The DFT economy: the labels a rule needs to reach the random rule's final test RMSE, as a fraction of
+    random's; the comparison refuses loops scored on different test sets."""
+    from multiscale.active.stage import compare_rules, dft_economy
+    from multiscale.artifacts import write_artifact
+    from multiscale.errors import ArtifactError
+
+    calls = np.array([0, 4, 8, 12, 16])
+    curves = {"random": (calls, np.array([0.30, 0.26, 0.22, 0.19, 0.17])),
+              "uncertainty": (calls, np.array([0.30, 0.18, 0.12, 0.10, 0.09])),
+              "downstream": (calls, np.array([0.30, 0.29, 0.28, 0.27, 0.26]))}
+    economy = dft_economy(curves)  # random ends at 0.17 with 16 labels; uncertainty is below it after 8
+    assert (economy["random"], economy["uncertainty"]) == (1.0, 0.5) and np.isnan(economy["downstream"])
+    with pytest.raises(ArtifactError, match="random"):
+        dft_economy({"uncertainty": curves["uncertainty"]})
+
+    def record(rule, rmse, names):
+        n = len(calls)
+        data = {k: np.zeros(n) for k in ("energy_rmse", "stress_rmse", "coverage", "c44", "c44_std", "usf_111",
+                                         "usf_111_std", "isf_111", "isf_111_std", "specimen_max_grade")}
+        data.update(iteration=np.arange(n), dft_calls=calls, force_rmse=rmse, specimen_flagged=np.zeros(n, int))
+        return write_artifact(tmp_path / f"{rule}.h5", "al_record", data, {
+            "rule": rule, "qoi": "C44", "settings": {}, "test_set": {"names": names, "groups": names}})
+
+    paths = {r: str(record(r, c[1], ["a", "b"])) for r, c in curves.items()}
+    compare_rules(paths, str(tmp_path / "cmp.md"), str(tmp_path / "cmp.png"))
+    table = (tmp_path / "cmp.md").read_text()
+    assert "| uncertainty | 0, 4, 8, 12, 16 |" in table and "| 0.50 |" in table and "not reached" in table
+    assert (tmp_path / "cmp.png").exists()
+    paths["random"] = str(record("random", curves["random"][1], ["a", "c"]))
+    with pytest.raises(ArtifactError, match="different test sets"):
+        compare_rules(paths, str(tmp_path / "cmp2.md"), str(tmp_path / "cmp2.png"))

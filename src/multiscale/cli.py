@@ -237,6 +237,12 @@ def al_record(a):
            a.figure)
 
 
+def al_compare(a):
+    from multiscale.active.stage import compare_rules
+
+    compare_rules(dict(item.partition("=")[::2] for item in a.record), a.out, a.figure)
+
+
 def report_benchmarks(a):
     from multiscale.benchmarks import write_report
 
@@ -345,6 +351,9 @@ COMMANDS: dict[tuple[str, str | None], tuple[Callable, str, list[tuple[str, dict
         ("--eos", {"required": True}), ("--al", {"type": _json, "required": True}),
         ("--mlip", {"type": _json, "required": True}), ("--out", {"required": True}),
         ("--figure", {"required": True})]),
+    ("al", "compare"): (al_compare, "active learning: the selection rules of a sweep compared (DFT economy)", [
+        ("--record", {"action": "append", "required": True, "help": "LABEL=al/record.h5, once per point"}),
+        ("--out", {"required": True}), ("--figure", {"required": True})]),
     ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [
         ("--study-dir", {"required": True}), ("--metadata", {"default": ".snakemake/metadata"}),
         ("--config", {"type": _json, "required": True}), ("--out", {"required": True})]),

@@ -175,3 +175,20 @@ rule al_record:
         "--batches {input.batches} --labels {input.labels} --testset {input.testset} "
         "--material {params.material:q} --eos {input.eos} --al {params.al:q} --mlip {params.mlip:q} "
         "--out {output.record} --figure {output.figure} > {log} 2>&1"
+
+
+rule al_compare:
+    input:
+        [f"{RESULTS}/al{p.tags['al']}/record.h5" for p in POINTS if p.config["active_learning"]["iterations"]],
+    output:
+        table=f"{RESULTS}/al_comparison.md",
+        figure=f"{RESULTS}/al_learning_curves.png",
+    params:
+        records=" ".join(f"--record {p.label}={RESULTS}/al{p.tags['al']}/record.h5" for p in POINTS
+                         if p.config["active_learning"]["iterations"]),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/al_compare.log",
+    shell:
+        "multiscale al compare {params.records} --out {output.table} --figure {output.figure} > {log} 2>&1"

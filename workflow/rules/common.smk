@@ -193,6 +193,8 @@ def final_targets():
         out += calcs(t["dft"])
     if len(POINTS) > 1:
         out.append(f"{RESULTS}/sweep.md")
+        if sum(bool(p.config["active_learning"]["iterations"]) for p in POINTS) > 1:
+            out.append(f"{RESULTS}/al_comparison.md")
     out.append(f"{RESULTS}/benchmarks.md")
     return sorted(set(out))
 

@@ -22,6 +22,7 @@ from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, structure_arrays
 from multiscale.dft.calculator import DFTSettings, cached_single_point
 from multiscale.errors import ArtifactError, SCFConvergenceError
+from multiscale.fileio import write_text_atomic
 from multiscale.lammps import Potential
 from multiscale.material import Material
 from multiscale.mlip.stage import load_grader, load_model
@@ -337,3 +338,52 @@ def _learning_curve(rows: dict[str, list[float]], rule: str, figure: str) -> Non
     ax.set_ylabel("force RMSE on the fixed test set (eV/Å)")
     ax.legend()
     save(fig, figure)
+
+
+def dft_economy(curves: dict[str, tuple[np.ndarray, np.ndarray]], baseline: str = "random") -> dict[str, float]:
+    """Per selection rule, the DFT labels it needs to reach the ``baseline`` rule's final test force RMSE, as a
+    fraction of the baseline's labels (NaN: never reached within its iterations; the baseline itself is 1).
+    ``curves``: rule -> (DFT calls, test force RMSE) per iteration. Raises :class:`ArtifactError` without the
+    baseline rule."""
+    if baseline not in curves:
+        raise ArtifactError(f"the DFT economy compares with the '{baseline}' rule, which no point ran. Fix: sweep "
+                            f"active_learning.rule over a list that includes {baseline}")
+    calls, rmse = curves[baseline]
+    target, spent = float(rmse[-1]), float(calls[-1])
+    out = {}
+    for rule, (c, r) in curves.items():
+        reached = [float(n) for n, e in zip(c, r, strict=True) if e <= target]
+        out[rule] = reached[0] / spent if reached and spent > 0 else float("nan")
+    return out
+
+
+def compare_rules(records: dict[str, str], out: str, figure: str) -> None:
+    """The learning curves of several loops (sweep points over ``active_learning.rule``) on one figure, and the
+    DFT economy of each rule against the random one (:func:`dft_economy`) as Markdown. The points must share the
+    fixed test set (same iteration-0 pool and seed), which is checked. Raises :class:`ArtifactError` otherwise."""
+    arts = {label: read_artifact(path, "al_record") for label, path in records.items()}
+    tests = {label: tuple(a.json_attr("test_set")["names"]) for label, a in arts.items()}
+    if len(set(tests.values())) > 1:
+        raise ArtifactError(f"the loops {sorted(records)} were scored on different test sets; a comparison needs "
+                            f"one. Fix: sweep only active_learning.rule (the pool and the test set then coincide)")
+    curves = {str(a.attrs["rule"]): (a["dft_calls"], a["force_rmse"]) for a in arts.values()}
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    for rule, (c, r) in curves.items():
+        ax.plot(c, r, "o-", label=rule)
+    ax.set_xlabel("DFT calls of the loop")
+    ax.set_ylabel("force RMSE on the fixed test set (eV/Å)")
+    ax.legend()
+    save(fig, figure)
+    lines = ["# Active learning: selection rules compared", "",
+             f"Fixed test set: {len(next(iter(tests.values())))} configurations, one per explorer family, never "
+             f"trained on. Figure: `{figure}`.", "",
+             "| rule | DFT calls | test force RMSE per iteration (eV/Å) | DFT calls to reach random's final RMSE, "
+             "fraction of random's |", "|---|---|---|---|"]
+    economy = dft_economy(curves) if "random" in curves else {}
+    for rule, (c, r) in curves.items():
+        frac = economy.get(rule, float("nan"))
+        lines.append(f"| {rule} | {', '.join(str(int(n)) for n in c)} | {', '.join(f'{e:.4g}' for e in r)} | "
+                     + (f"{frac:.2f}" if np.isfinite(frac) else "not reached" if economy else "no random rule")
+                     + " |")
+    write_text_atomic(out, "\n".join(lines) + "\n")

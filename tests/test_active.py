@@ -157,7 +157,8 @@ def test_dft_economy_and_the_comparison_of_rules(tmp_path):
                                          "usf_111_std", "isf_111", "isf_111_std", "specimen_max_grade")}
         data.update(iteration=np.arange(n), dft_calls=calls, force_rmse=rmse, specimen_flagged=np.zeros(n, int))
         return write_artifact(tmp_path / f"{rule}.h5", "al_record", data, {
-            "rule": rule, "qoi": "C44", "settings": {}, "test_set": {"names": names, "groups": names}})
+            "rule": rule, "qoi": "C44", "settings": {}, "test_set": {"names": names, "groups": names},
+            "specimen_by_strain": []})
 
     paths = {r: str(record(r, c[1], ["a", "b"])) for r, c in curves.items()}
     compare_rules(paths, str(tmp_path / "cmp.md"), str(tmp_path / "cmp.png"))

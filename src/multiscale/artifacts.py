@@ -479,7 +479,8 @@ KINDS: dict[str, ArtifactKind] = {
                 "specimen_max_grade": Dataset("f8", ("n_iter",), "1", "largest free-atom grade there"),
             },
             {"rule": "selection rule", "qoi": "downstream quantity", "settings": "JSON active_learning settings",
-             "test_set": "JSON names and groups of the fixed test set"},
+             "test_set": "JSON names and groups of the fixed test set",
+             "specimen_by_strain": "JSON per iteration: per explorer strain, flagged free atoms, max grade, collapse"},
         ),
     ]
 }

@@ -297,6 +297,7 @@ def record(potentials: Sequence[str], candidates: Sequence[str], batches: Sequen
         "iteration", "dft_calls", "energy_rmse", "force_rmse", "stress_rmse", "coverage", "c44", "c44_std",
         "usf_111", "usf_111_std", "isf_111", "isf_111_std", "specimen_flagged", "specimen_max_grade")}
     calls = 0
+    by_strain = []
     for k, potential in enumerate(potentials):
         model, _ = load_model(potential)
         scores = _test_scores(potential, testset)
@@ -317,6 +318,7 @@ def record(potentials: Sequence[str], candidates: Sequence[str], batches: Sequen
             rows[f"{key}_std"].append(float(np.sqrt(g @ model.covariance_ @ g)))
         stats = json.loads(read_artifact(candidates[k], "al_candidates").attrs["specimen"]) \
             if k < len(candidates) else {}
+        by_strain.append(stats)
         first = stats.get(min(stats, key=float)) if stats else None
         rows["specimen_flagged"].append(first["flagged_free_atoms"] if first else -1)
         rows["specimen_max_grade"].append(first["max_grade"] if first else float("nan"))
@@ -325,7 +327,8 @@ def record(potentials: Sequence[str], candidates: Sequence[str], batches: Sequen
     test = read_artifact(testset, "dft_dataset")
     write_artifact(out, "al_record", {k: np.array(v) for k, v in rows.items()}, {
         "rule": s.rule, "qoi": s.qoi, "settings": al,
-        "test_set": {"names": list(test["names"]), "groups": list(test["groups"])}},
+        "test_set": {"names": list(test["names"]), "groups": list(test["groups"])},
+        "specimen_by_strain": by_strain},
         inputs=[*potentials, testset], config={"al": al})
     _learning_curve(rows, s.rule, figure)
 

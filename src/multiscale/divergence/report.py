@@ -129,6 +129,14 @@ def active_learning_lines(record: str | None) -> list[str]:
                      f"{pm(r['c44'][i], r['c44_std'][i])} | {pm(r['usf_111'][i], r['usf_111_std'][i])} | "
                      f"{pm(r['isf_111'][i], r['isf_111_std'][i])} | {flagged if flagged >= 0 else '-'} | "
                      f"{fmt(r['specimen_max_grade'][i], 3)} |")
+    by_strain = r.json_attr("specimen_by_strain") if "specimen_by_strain" in r.attrs else []
+    if any(len(st) > 1 for st in by_strain):
+        lines += ["", "Explorer specimen per strain (free atoms beyond the threshold, max grade):", ""]
+        for k, st in enumerate(by_strain):
+            ordered = sorted(st.items(), key=lambda t: float(t[0]))
+            lines.append(f"- P_{k}: " + "; ".join(
+                f"strain {e}: {v['flagged_free_atoms']}, {v['max_grade']:.3g}"
+                + (" (COLLAPSED)" if v.get("collapsed") else "") for e, v in ordered))
     return lines
 
 

@@ -231,10 +231,10 @@ def al_extend(a):
 
 
 def al_record(a):
-    from multiscale.active.stage import record
+    from multiscale.active.stage import LoopArtifacts, record
 
-    record(a.potentials, a.candidates, a.batches, a.labels, a.testset, a.material, a.eos, a.al, a.mlip, a.out,
-           a.figure)
+    record(LoopArtifacts(a.potentials, a.candidates, a.batches, a.labels, a.testset, a.eos), a.material, a.al,
+           a.mlip, a.out, a.figure)
 
 
 def al_compare(a):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -283,12 +284,26 @@ def _monitor_coverage(potential: str, batch: str, labels: str, coverage: float) 
     return inside / total if total else float("nan")
 
 
-def record(potentials: Sequence[str], candidates: Sequence[str], batches: Sequence[str], labels: Sequence[str],
-           testset: str, material: dict, eos: str, al: dict, mlip: dict, out: str, figure: str) -> None:
+@dataclass
+class LoopArtifacts:
+    """Paths of one loop's artifacts: per iteration k the potential P_k and its candidate pool (k = 0..K), the
+    batch P_k chose and its DFT labels (k = 0..K-1); the labelled fixed test set; the DFT EOS (lattice constant)."""
+
+    potentials: Sequence[str]
+    candidates: Sequence[str]
+    batches: Sequence[str]
+    labels: Sequence[str]
+    testset: str
+    eos: str
+
+
+def record(loop: LoopArtifacts, material: dict, al: dict, mlip: dict, out: str, figure: str) -> None:
     """The learning record: per iteration k (potential P_k), DFT labels used so far, RMSE on the fixed test set,
     the monitor's coverage on the batch P_k chose, C44 and the stacking-fault energies of P_k (closed form, with
     posterior std), and the specimen's flagged free atoms and largest grade per explorer strain; the learning
     curve (test force RMSE vs DFT calls) as ``figure``."""
+    potentials, candidates, batches, labels = loop.potentials, loop.candidates, loop.batches, loop.labels
+    testset, eos = loop.testset, loop.eos
     s = ActiveLearningSettings.from_dict(al)
     mat = Material.from_dict(material)
     a0 = _a0(eos)

@@ -719,9 +719,9 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
     """Read and validate an artifact; fail clearly on a wrong kind, schema version or content.
 
     Raises :class:`ArtifactError` naming ``path`` and the fix when the file is missing, not HDF5 (truncated,
-    foreign), of another kind or schema version, changed since it was written (content digest), or does not
-    match its kind's declared datasets and attributes. Files written before content digests existed are read
-    unchecked (``Artifact.digest_checked`` is False)."""
+    foreign), damaged inside (whatever h5py raises reading it), of another kind or schema version, changed since it
+    was written (content digest), or does not match its kind's declared datasets and attributes. Files written
+    before content digests existed are read unchecked (``Artifact.digest_checked`` is False)."""
     path = Path(path)
     if kind not in KINDS:
         raise ArtifactError(f"unknown artifact kind '{kind}'; known kinds: {sorted(KINDS)}")
@@ -732,29 +732,16 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise ArtifactError(f"{path}: not a readable HDF5 file ({exc}); delete it and rerun its stage") from exc
-    with f:
-        found = f.attrs.get("kind")
-        if found != kind:
-            raise ArtifactError(f"{path}: artifact kind is '{found}', expected '{kind}'. Fix: give the '{kind}' "
-                                f"artifact here, or, if this file should be one, delete it and rerun its stage")
-        version = int(f.attrs.get("schema_version", -1))
-        if version != spec.version:
-            raise ArtifactError(f"{path}: '{kind}' schema version {version}, this multiscale reads version "
-                                f"{spec.version}. Fix: delete it and rerun its stage")
-        recorded = f.attrs.get(DIGEST_ATTR)
-        if recorded is not None and content_digest(f) != (recorded.decode() if isinstance(recorded, bytes)
-                                                          else str(recorded)):
-            raise ArtifactError(f"{path}: content does not match the digest recorded when it was written (changed "
-                                f"afterwards: a damaged disk or a hand edit). Fix: delete it and rerun its stage; "
-                                f"`multiscale verify` lists every damaged or stale artifact of a study")
-        data = {}
-        for key, ds_spec in spec.datasets.items():
-            if key not in f:
-                continue
-            ds = f[key]
-            data[key] = np.array(ds.asstr()[()], dtype=object) if ds_spec.dtype == STR else ds[()]
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    prov = json.loads(attrs.pop("provenance", "{}"))
+    try:
+        data, attrs = _read_checked(f, path, kind, spec)
+        prov = json.loads(attrs.pop("provenance", "{}"))
+    except ArtifactError:
+        raise
+    except Exception as exc:  # a damaged file fails inside h5py in many ways (OSError, KeyError, decoding, ...)
+        raise ArtifactError(f"{path}: damaged HDF5 content ({type(exc).__name__}: {exc}). Fix: delete it and "
+                            f"rerun its stage") from exc
+    finally:
+        f.close()
     attrs.pop("kind", None)
     attrs.pop("schema_version", None)
     checked = attrs.pop(DIGEST_ATTR, None) is not None
@@ -767,6 +754,32 @@ def read_artifact(path: str | os.PathLike, kind: str) -> Artifact:
     except ArtifactError as exc:
         raise ArtifactError(f"{exc}. Fix: delete {path} and rerun its stage") from None
     return Artifact(spec, path, arrays, attrs, prov, checked)
+
+
+def _read_checked(f: h5py.File, path: Path, kind: str, spec: ArtifactKind) -> tuple[dict, dict]:
+    """Kind, schema version and content digest of an open artifact, then its declared datasets and attributes."""
+    found = f.attrs.get("kind")
+    if found != kind:
+        raise ArtifactError(f"{path}: artifact kind is '{found}', expected '{kind}'. Fix: give the '{kind}' "
+                            f"artifact here, or, if this file should be one, delete it and rerun its stage")
+    version = int(f.attrs.get("schema_version", -1))
+    if version != spec.version:
+        raise ArtifactError(f"{path}: '{kind}' schema version {version}, this multiscale reads version "
+                            f"{spec.version}. Fix: delete it and rerun its stage")
+    recorded = f.attrs.get(DIGEST_ATTR)
+    if recorded is not None and content_digest(f) != (recorded.decode() if isinstance(recorded, bytes)
+                                                      else str(recorded)):
+        raise ArtifactError(f"{path}: content does not match the digest recorded when it was written (changed "
+                            f"afterwards: a damaged disk or a hand edit). Fix: delete it and rerun its stage; "
+                            f"`multiscale verify` lists every damaged or stale artifact of a study")
+    data = {}
+    for key, ds_spec in spec.datasets.items():
+        if key not in f:
+            continue
+        ds = f[key]
+        data[key] = np.array(ds.asstr()[()], dtype=object) if ds_spec.dtype == STR else ds[()]
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    return data, attrs
 
 
 def read_properties(path: str | os.PathLike) -> dict[str, tuple[float, float]]:

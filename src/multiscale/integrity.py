@@ -53,8 +53,9 @@ def verify_file(path: str | os.PathLike, root: str | os.PathLike = ".") -> Findi
     path = Path(path)
     try:
         kind = _kind(path)
-    except OSError as exc:
-        return Finding(path, "damaged", f"not a readable HDF5 file ({exc}); delete it and rerun its stage")
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails inside h5py in many ways
+        return Finding(path, "damaged", f"not a readable HDF5 file ({type(exc).__name__}: {exc}); delete it and "
+                                        f"rerun its stage")
     if kind is None:
         return Finding(path, "damaged", "an HDF5 file without an artifact kind (not written by multiscale, or its "
                                         "attributes were removed); delete it and rerun its stage")

@@ -88,6 +88,16 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
     al = _build(problems, ActiveLearningSettings.from_dict, config.get("active_learning", {}))
     if al is not None and al.iterations and material is not None:
         _passes(problems, check_lattice, material, al.explorers.families)
+        if al.rule == "downstream" and al.qoi != "C44" and material.lattice != "fcc":
+            problems.append(f"active_learning.qoi = {al.qoi} is a {{111}} stacking-fault energy of an fcc crystal, "
+                            f"but material.lattice is {material.lattice}. Fix: qoi: C44")
+        if "specimen" in al.explorers.families:  # the explorer's own plate: same checks as the specimen's
+            plate = _build(problems, settings_from_dict, Specimen,
+                           {**config["specimen"], "size": al.explorers.specimen.size},
+                           "active_learning.explorers.specimen.size (with the specimen section)")
+            plate_key = "the explorer plate (active_learning.explorers.specimen.size)"
+            if plate is not None and _passes(problems, plate.check, plate_key) and snap is not None:
+                _passes(problems, plate.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, plate_key)
     if element_known:  # the experiment file the record will compare against, read as it will be read
         experiment = Path("data/experiment") / f"{material.element}.yaml"
         if experiment.exists():

@@ -228,10 +228,12 @@ def extend(dataset: str, labels: Sequence[str], out: str) -> None:
     dropped = json.loads(base.attrs["dropped"])
     for path in labels:
         lab = read_artifact(path, "dft_dataset")
+        rows = len(data["names"]) + sum(1 for _ in dropped)  # where this batch's rows start, drops included
         for k, v in lab.data.items():
             if k in data:
                 data[k] = list(data[k]) + list(v) if isinstance(data[k], list) else np.concatenate([data[k], v])
-        dropped += json.loads(lab.attrs["dropped"])
+        # a dropped label keeps its place after every row before it, so the base split never shifts
+        dropped += [{**d, "position": rows + int(d.get("position", 0))} for d in json.loads(lab.attrs["dropped"])]
     write_artifact(out, "dft_dataset", data, {"settings": base.attrs["settings"], "dropped": dropped,
                                               "fidelities": base.attrs["fidelities"]},
                    inputs=[dataset, *labels], config={"labels": list(labels)})
@@ -259,29 +261,32 @@ def _test_scores(potential: str, testset: str) -> dict[str, float]:
 
 def _monitor_coverage(potential: str, batch: str, labels: str, coverage: float) -> float:
     """The trust monitor's own coverage: the fraction of force components of the batch whose DFT value fell
-    inside the split-conformal interval the potential predicted before the DFT call (multiplier from its
-    calibration split at the configured coverage). NaN without labels."""
+    inside the split-conformal interval the potential predicted before the DFT call. The multiplier is calibrated
+    as the MLIP validation does (:func:`multiscale.mlip.validation.conformal_report`: the potential's calibration
+    split, configurations with non-zero DFT forces only); NaN without labels or without a finite multiplier (a
+    calibration set too small to promise the coverage is no coverage of 1)."""
     from multiscale.mlip.snap import descriptors
-    from multiscale.mlip.validation import conformal_quantile
+    from multiscale.mlip.validation import conformal_quantile, coverage_of, force_informative
 
     pot = read_artifact(potential, "potential")
-    cal = np.repeat(pot["split"] == "calibration", pot["n_atoms"])
-    ds_forces = pot.data.get("forces_dft")
-    if ds_forces is None or not cal.any():
+    informative = force_informative({"forces_dft": pot["forces_dft"]}, pot["n_atoms"])
+    cal = np.repeat((pot["split"] == "calibration") & informative, pot["n_atoms"])
+    if not cal.any():
         return float("nan")
-    scores = np.abs(ds_forces[cal] - pot["forces_pred"][cal]) / pot["forces_std"][cal]
-    q = conformal_quantile(scores.ravel(), coverage)
+    q = conformal_quantile((np.abs(pot["forces_dft"][cal] - pot["forces_pred"][cal]) / pot["forces_std"][cal]).ravel(),
+                           coverage)
     model, _ = load_model(potential)
     lab = read_artifact(labels, "dft_dataset")
-    inside, total, start = 0, 0, 0
+    errs, stds, start = [], [], 0
     for atoms in images_from_arrays(lab.data):
         n = len(atoms)
         p = model.predict(descriptors(atoms, model.settings.descriptor), n)
-        err = np.abs(p["forces"] - lab["forces"][start:start + n])
-        inside += int(np.sum(err <= q * p["forces_std"]))
-        total += err.size
+        errs.append(p["forces"] - lab["forces"][start:start + n])
+        stds.append(p["forces_std"])
         start += n
-    return inside / total if total else float("nan")
+    if not errs:
+        return float("nan")
+    return float(coverage_of(np.concatenate(errs), np.concatenate(stds), q))
 
 
 @dataclass
@@ -384,6 +389,10 @@ def compare_rules(records: dict[str, str], out: str, figure: str) -> None:
     if len(set(tests.values())) > 1:
         raise ArtifactError(f"the loops {sorted(records)} were scored on different test sets; a comparison needs "
                             f"one. Fix: sweep only active_learning.rule (the pool and the test set then coincide)")
+    rules = [str(a.attrs["rule"]) for a in arts.values()]
+    if len(set(rules)) < len(rules):
+        raise ArtifactError(f"several loops of {sorted(records)} ran the same selection rule ({rules}); the DFT "
+                            f"economy compares rules. Fix: sweep only active_learning.rule")
     curves = {str(a.attrs["rule"]): (a["dft_calls"], a["force_rmse"]) for a in arts.values()}
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.0, 3.4))

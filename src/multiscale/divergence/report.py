@@ -55,7 +55,11 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
     if inputs.validation:
         from multiscale.mlip.report import markdown
 
-        lines += ["", "## MLIP validation: models, groups, held-out groups, calibration, baseline", "",
+        loop = (["With the active-learning loop on, this section (and the atlas's grade threshold g*) scores the "
+                 "MLIP stage's potential P_0 on the DFT stage's dataset; MD and every scale below use the loop's "
+                 "last potential, scored on the fixed test set in 'Active learning'.", ""]
+                if inputs.al_record else [])
+        lines += ["", "## MLIP validation: models, groups, held-out groups, calibration, baseline", "", *loop,
                   markdown(inputs.validation), "", "Figures: `mlip/figures/parity.png`, `force_error_histogram.png`, "
                   "`calibration.png`."]
     lines += ["", "## Divergence records", "",

@@ -126,7 +126,8 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
             cg = CoarseGrainer(spec, ref_nm, ~frame)
             interior_bulk = interior_bulk_mask(spec, ref_nm)
             sweep = []
-            for eps in sorted(e for e in spec.plasticity_strains if e > spec.strain):
+            ruined = any(r["collapsed"] for r in run.stops)  # at zero load or the specimen strain: not swept
+            for eps in sorted(e for e in spec.plasticity_strains if e > spec.strain and not ruined):
                 run.load(eps)
                 f = fields(run)
                 non = run.non_lattice(f["cna"])
@@ -306,7 +307,7 @@ def run_thermal(potential: str, properties: str, material: dict[str, Any], md: d
     names, values, std, units, notes = ["alpha"], [mean["alpha"]], [], ["1/K"], []
     spread = lambda key, i=None: float(np.std([s[key] if i is None else s[key][i] for s in samples], ddof=1)) \
         if len(samples) > 1 else float("nan")  # noqa: E731
-    std.append(spread("alpha"))
+    std.append(spread("alpha") if np.isfinite(mean["alpha"]) else float("nan"))  # no number, no spread
     base = (f"NPT (Nose-Hoover, zero pressure) {th.supercell}^3 cubic supercell, {th.equilibration} + "
             f"{th.steps} steps of {th.timestep} ps; std over {len(samples)} posterior draws")
     base += left_out

@@ -110,6 +110,16 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     for text in ("### Validity regions", "### Explanations", "### Trust monitor", "### Rare events",
                  "## Thermal expansion", "## MD speed"):
         assert text in summary
+    # the atomic environments: every dataset and free specimen atom clustered, the clusters named by structure;
+    # the hole-surface atoms (fewer neighbours than the bulk) are not in the bulk-like cluster
+    env = read_artifact(res / "divergence/environments.h5", "environments")
+    clusters = env.attr("clusters")
+    assert "### Atomic environments" in summary and (res / "divergence/environments.png").stat().st_size > 10_000
+    assert sum(sum(c.atoms.values()) for c in clusters) == len(env["cluster"])
+    bulk_like = [c for c in clusters if c.label.startswith("bulk-like fcc")]
+    surface = [c for c in clusters if "hole surface" in c.label]
+    assert bulk_like and surface and max(c.coordination_median for c in surface) < 12
+    assert min(c.grade_median for c in surface) > max(c.grade_median for c in bulk_like)
     # snakemake --report: one HTML file holding the atlas figures
     snakemake(workdir, "--configfile", tiny, "--report", str(res / "report.html"))
     html = (res / "report.html").read_text(errors="replace")
@@ -142,7 +152,7 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert plan == {"dft_single_point": 1, "dft_gather": 1, "dft_reference": 1, "mlip_descriptors": 2,
                     "dft_convergence": 1, "mlip_fit": 2, "mlip_validate": 1, "md_properties": 1, "md_specimen": 1,
                     "md_thermal": 1, "md_speed": 1, "continuum_solve": 1,
-                    "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
+                    "divergence_environments": 1, "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
     snakemake(workdir, "--configfile", tiny)
     assert victim.exists()
     assert {p: p.stat().st_mtime_ns for p in others} == others

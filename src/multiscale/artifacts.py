@@ -38,6 +38,7 @@ from multiscale import __version__
 from multiscale.errors import ArtifactError
 from multiscale.fileio import atomic_path
 from multiscale.records import (
+    EnvironmentCluster,
     Explanation,
     FarField,
     MonitorSummary,
@@ -317,17 +318,12 @@ KINDS: dict[str, ArtifactKind] = {
         ),
         ArtifactKind(
             "md_specimen",
-            1,
+            2,
             "The plate-with-hole specimen relaxed in LAMMPS: per-atom fields, trust monitor, coarse-grained grid "
             "fields, the plasticity strain sweep. Positions and displacements in nm.",
             {
                 "reference": Dataset("f8", ("n_atoms", 3), "nm", "ideal lattice sites (hole centred at the origin)"),
                 "frame": Dataset("bool", ("n_atoms",), "1", "atom belongs to the displacement-controlled frame"),
-                "displacement": Dataset("f8", ("n_atoms", 3), "nm", "relaxed under load, from the ideal site"),
-                "stress": Dataset("f8", ("n_atoms", 6), "GPa", "per-atom virial over atomic volume, under load"),
-                "residual_displacement": Dataset("f8", ("n_atoms", 3), "nm", "relaxed at zero load (surface "
-                                                 "relaxation), from the ideal site"),
-                "residual_stress": Dataset("f8", ("n_atoms", 6), "GPa", "per-atom stress at zero load"),
                 "coordination": Dataset("f8", ("n_atoms",), "1", "neighbours within the 1st/2nd shell midpoint"),
                 "cna": Dataset("i8", ("n_atoms",), "1", "common neighbour analysis id (LAMMPS cna/atom)"),
                 "atom_std": Dataset("f8", ("n_atoms",), "eV", "epistemic std of the atom's energy, under load"),
@@ -353,6 +349,12 @@ KINDS: dict[str, ArtifactKind] = {
                 "sweep_max_stress_xx": Dataset("f8", ("n_sweep",), "GPa", "largest sigma_xx of the grid"),
                 "sweep_energy": Dataset("f8", ("n_sweep",), "eV", "potential energy of the specimen"),
                 "sweep_cna": Dataset("i8", ("n_sweep", "n_atoms"), "1", "CNA id of every atom at each sweep point"),
+                "atom_displacement": Dataset("f8", ("n_atoms", 3), "nm", "each atom's displacement from its ideal "
+                                             "site, relaxed under load"),
+                "atom_residual_displacement": Dataset("f8", ("n_atoms", 3), "nm", "each atom's displacement from "
+                                                      "its ideal site, relaxed at zero load"),
+                "sweep_displacement": Dataset("f8", ("n_sweep", "n_atoms", 3), "nm", "each atom's displacement at "
+                                              "each sweep point"),
             },
             {"specimen": "machine-readable specimen description (geometry, orientation, BCs, grid)",
              "flagged": "true if any frame had an atom above the extrapolation threshold",
@@ -435,6 +437,35 @@ KINDS: dict[str, ArtifactKind] = {
              "settings": "JSON atlas settings"},
             {"validity": Validity, "explanations": dict[str, Explanation | None], "plasticity": PlasticityRecord,
              "monitor": MonitorSummary},
+        ),
+        ArtifactKind(
+            "environments",
+            1,
+            "Atomic environments of the study clustered in the standardised bispectrum space (divergence."
+            "environments): every atom of the potential's DFT dataset, the active-learning candidates and the "
+            "specimen's free atoms, with its cluster, 2-D embedding, structure and what the atlas knows of it.",
+            {
+                "cluster": Dataset("i8", ("n_env_atoms",), "1", "KMeans cluster of each atom"),
+                "embedding": Dataset("f8", ("n_env_atoms", 2), "1", "first two principal components of the "
+                                     "standardised bispectrum"),
+                "source": Dataset(STR, ("n_env_atoms",), "-", "train, calibration, test, candidate, "
+                                  "specimen_zero_load or specimen_loaded"),
+                "group": Dataset(STR, ("n_env_atoms",), "-", "configuration group (specimen atoms: their source)"),
+                "grade": Dataset("f8", ("n_env_atoms",), "1", "extrapolation grade under the potential"),
+                "force_std": Dataset("f8", ("n_env_atoms",), "eV/Angstrom", "epistemic force std (norm)"),
+                "force_error": Dataset("f8", ("n_env_atoms",), "eV/Angstrom", "|F_MLIP - F_DFT| (NaN without DFT)"),
+                "coordination": Dataset("f8", ("n_env_atoms",), "1", "neighbours within the shell midpoint"),
+                "cna": Dataset("i8", ("n_env_atoms",), "1", "LAMMPS cna/atom id (0 unknown, 1 fcc, 2 hcp, 3 bcc, "
+                               "4 icosahedral, 5 other)"),
+                "nn_strain": Dataset("f8", ("n_env_atoms",), "1", "mean neighbour distance / ideal - 1"),
+                "hole_distance": Dataset("f8", ("n_env_atoms",), "nm", "distance of the site from the hole "
+                                         "surface (NaN off the specimen)"),
+                "clusters_tried": Dataset("i8", ("n_k",), "1", "numbers of clusters tried"),
+                "silhouette": Dataset("f8", ("n_k",), "1", "mean silhouette of each (the largest is chosen)"),
+            },
+            {"clusters": "per cluster: structure label, counts by source, force errors, std, grade, cells",
+             "criterion": "how the number of clusters was chosen", "settings": "JSON environment settings"},
+            {"clusters": list[EnvironmentCluster]},
         ),
         ArtifactKind(
             "al_candidates",

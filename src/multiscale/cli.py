@@ -186,8 +186,17 @@ def divergence_summary(a):
     inputs = SummaryInputs(dft=a.dft, potential=a.potential, md=a.md, continuum=a.continuum, experiment=a.experiment,
                            validation=a.validation, specimen=a.specimen, thermal=a.thermal, speed=a.speed,
                            dataset=a.dataset, converged=a.converged, convergence=a.convergence,
-                           al_record=a.al_record)
+                           al_record=a.al_record, environments=a.environments)
     write_summary(a.study, inputs, a.atlas, a.out, a.summary, a.figures)
+
+
+def divergence_environments(a):
+    from multiscale.divergence.summary import write_environments
+    from multiscale.divergence.transitions import EnvironmentInputs
+
+    write_environments(EnvironmentInputs(dataset=a.dataset, potential=a.potential, specimen=a.specimen,
+                                         continuum=a.continuum, candidates=a.candidates or []),
+                       a.atlas, a.out, a.figure)
 
 
 def divergence_sweep(a):
@@ -323,8 +332,15 @@ COMMANDS: dict[tuple[str, str | None], tuple[Callable, str, list[tuple[str, dict
         ("--converged", {"help": "properties at converged DFT settings"}),
         ("--convergence", {"help": "the DFT convergence artifact"}),
         ("--al-record", {"help": "the active-learning record (al/record.h5)"}),
+        ("--environments", {"help": "the atomic-environment clusters (divergence/environments.h5)"}),
         ("--atlas", {"type": _json, "default": {}, "help": "divergence settings (tolerances, GBT)"}),
         ("--figures", {"required": True}), ("--out", {"required": True}), ("--summary", {"required": True})]),
+    ("divergence", "environments"): (divergence_environments, "atomic environments clustered and labelled", [
+        ("--dataset", {"required": True, "help": "the DFT dataset the potential was fitted on"}),
+        ("--potential", {"required": True}), ("--specimen", {"required": True}), ("--continuum", {"required": True}),
+        ("--candidates", {"nargs": "*", "help": "active-learning candidate pools and test set"}),
+        ("--atlas", {"type": _json, "default": {}, "help": "divergence settings (environments subsection)"}),
+        ("--out", {"required": True}), ("--figure", {"required": True})]),
     ("al", "explore"): (al_explore, "active learning: the candidate pool of one iteration, graded", [
         ("--potential", {"required": True}), ("--eos", {"required": True}),
         ("--material", {"type": _json, "required": True}), ("--specimen", {"type": _json, "required": True}),

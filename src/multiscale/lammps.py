@@ -517,3 +517,25 @@ def single_point(atoms: Atoms, potential: Potential) -> SinglePoint:
     with Session(atoms, potential) as s:
         s.run("run 0")
         return SinglePoint(s.energy(), s.forces(), s.stress())
+
+
+def structure(atoms: Atoms, coordination_cutoff: float, cna_cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coordination (neighbours within ``coordination_cutoff``, Angstrom) and common-neighbour-analysis id
+    (LAMMPS ``compute cna/atom`` with ``cna_cutoff``, Angstrom: 0 unknown, 1 fcc, 2 hcp, 3 bcc, 4 icosahedral,
+    5 other; Honeycutt and Andersen, J. Phys. Chem. 91, 4950 (1987)) of every atom of ``atoms`` (n,), in ASE order,
+    serial. The same LAMMPS computes the specimen's fields use, so a candidate cell and the specimen are classified
+    alike. Raises :class:`CalculationError` when LAMMPS refuses the cell."""
+    coordination_cutoff, cna_cutoff = float(coordination_cutoff), float(cna_cutoff)
+    lmp = instance()
+    try:
+        load_atoms(lmp, atoms)
+        zero = Potential(f"zero {max(coordination_cutoff, cna_cutoff) + 0.1!r}", "* *", "zero (structure analysis)")
+        run(lmp, f"{zero.commands()}\ncompute coord all coord/atom cutoff {coordination_cutoff!r}\n"
+                 f"compute cna all cna/atom {cna_cutoff!r}\nrun 0", zero)
+        ids = np.array(lmp.numpy.extract_atom("id"))[: len(atoms)]
+        coord, cna = per_atom(lmp, "coord", vector=True)[: len(atoms)], per_atom(lmp, "cna", vector=True)[: len(atoms)]
+    finally:
+        lmp.close()
+    out_coord, out_cna = np.empty(len(atoms)), np.empty(len(atoms), dtype=int)
+    out_coord[ids - 1], out_cna[ids - 1] = coord, cna.astype(int)
+    return out_coord, out_cna

@@ -280,3 +280,33 @@ class MonitorSummary:
     atoms_above_at_load: int                           # free atoms (the frame is a held boundary condition)
     median_distance_of_flagged_atoms_nm: float | None  # of those free atoms, from the hole surface
     relaxations: list[Relaxation] = field(default_factory=list)
+
+
+@dataclass
+class EnvironmentCluster:
+    """One cluster of atomic environments in descriptor space, labelled by structure.
+
+    Counts by source (``train``, ``calibration``, ``test``: the potential's DFT dataset; ``candidate``: unlabelled
+    active-learning candidates and the loop's test set; ``specimen_zero_load``, ``specimen_loaded``: the plate's
+    free atoms). Force errors (eV/Angstrom, norm of the 3-vector) only where DFT exists; ``None`` when no atom of
+    that split falls in the cluster. ``cells_dominated``: specimen grid cells where this cluster holds the most
+    free atoms under load; ``cell_divergence_mean``: their mean |FEM - MD| / |bulk stress| (``None`` without one)."""
+
+    cluster: int
+    label: str
+    atoms: dict[str, int]
+    coordination_median: float
+    structure: str                       # majority common-neighbour-analysis class
+    structure_fraction: float            # of the cluster's atoms
+    nn_strain_median: float              # mean nearest-neighbour distance / ideal - 1
+    hole_distance_median_nm: float | None  # of its specimen atoms, from the hole surface
+    groups: dict[str, int]               # dataset and candidate groups (top 3)
+    force_rmse_held_out: float | None    # calibration + test atoms
+    force_rmse_train: float | None
+    force_std_median: float              # epistemic, eV/Angstrom
+    grade_median: float
+    grade_max: float
+    above_threshold_fraction: float
+    specimen_share: float                # of all free specimen atoms (both states)
+    cells_dominated: int
+    cell_divergence_mean: float | None

@@ -33,7 +33,10 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 # tags only the products of the pseudo-stage "baseline" (``mlip/validation{tag}.h5``, ``md/speed{tag}.json``)
 # and the record.
 NARROW_KEYS: dict[str, tuple[str, ...]] = {"mlip.baseline": ("baseline", "divergence")}
-STAGES = (*STAGE_SECTIONS, "baseline")
+# Pseudo-stages whose products depend on the sections of a stage but not on a narrow key of it: the atomic-
+# environment clusters (``divergence/environments{tag}.h5``) read the divergence section but not the baseline.
+PSEUDO_SECTIONS: dict[str, tuple[str, ...]] = {"environments": STAGE_SECTIONS["divergence"]}
+STAGES = (*STAGE_SECTIONS, "baseline", *PSEUDO_SECTIONS)
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+,-]")
 TAG_PATTERN = r"(@[A-Za-z0-9_.=+,-]+)?"
 
@@ -141,7 +144,7 @@ def reaches(key: str, stage: str) -> bool:
     """Whether the swept setting ``key`` (dotted) changes the products of ``stage`` (one of :data:`STAGES`)."""
     if key in NARROW_KEYS:
         return stage in NARROW_KEYS[key]
-    return key.split(".")[0] in STAGE_SECTIONS.get(stage, ())
+    return key.split(".")[0] in {**STAGE_SECTIONS, **PSEUDO_SECTIONS}.get(stage, ())
 
 
 def point_for(points: Sequence[Point], stage: str, tag: str, **more: str) -> Point:

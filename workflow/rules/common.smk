@@ -170,6 +170,32 @@ def al_fit_settings(wildcards):
     return json.dumps({k: v for k, v in cfg("al", wildcards.pt)["mlip"].items() if k != "baseline"}, sort_keys=True)
 
 
+def primary_dataset(from_stage):
+    """Input-function: the DFT dataset the primary potential was fitted on (D_K of the loop, or the DFT stage's)."""
+
+    def get(wildcards):
+        tag = tag_of("al", from_stage)(wildcards)
+        k = al_iterations(tag)
+        if k == 0:
+            return stage_path("dft", from_stage, "dataset.h5")(wildcards)
+        return f"{RESULTS}/al{tag}/iter{k}/dataset.h5"
+
+    return get
+
+
+def al_pools(from_stage):
+    """Input-function: the loop's candidate pools (iterations 0..K-1) and its fixed test set; none without a loop."""
+
+    def get(wildcards):
+        tag = tag_of("al", from_stage)(wildcards)
+        k = al_iterations(tag)
+        if k == 0:
+            return []
+        return [f"{RESULTS}/al{tag}/iter{i}/candidates.h5" for i in range(k)] + [f"{RESULTS}/al{tag}/test_structures.h5"]
+
+    return get
+
+
 def al_record(from_stage):
     """Input-function: the loop's learning record when the point runs a loop, else nothing."""
 

@@ -15,6 +15,7 @@ rule divergence_summary:
         thermal=stage_path("md", "divergence", "thermal.h5"),
         speed=compared("md", "speed.json", under=BENCH),
         al=al_record("divergence"),
+        environments=lambda w: f"{RESULTS}/divergence/environments{tag_of('environments', 'divergence')(w)}.h5",
     output:
         h5=f"{RESULTS}/divergence{{pt}}.h5",
         summary=f"{RESULTS}/summary{{pt}}.md",
@@ -38,9 +39,33 @@ rule divergence_summary:
     shell:
         "multiscale divergence summary --study {params.study} --dft {input.dft} --potential {input.potential} "
         "--md {input.md} --continuum {input.continuum} --validation {input.validation} {params.experiment} "
-        "--dataset {input.dataset} --converged {input.converged} --convergence {input.convergence} --atlas {params.atlas:q} --specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} {params.al} --figures {output.figures} "
+        "--dataset {input.dataset} --converged {input.converged} --convergence {input.convergence} --atlas {params.atlas:q} --specimen {input.specimen} --thermal {input.thermal} --speed {input.speed} {params.al} --environments {input.environments} --figures {output.figures} "
         "--out {output.h5} "
         "--summary {output.summary} > {log} 2>&1"
+
+
+rule divergence_environments:
+    input:
+        dataset=primary_dataset("environments"),
+        potential=primary_potential("environments"),
+        specimen=stage_path("md", "environments", "specimen.h5"),
+        continuum=stage_path("continuum", "environments", "summary.h5"),
+        candidates=al_pools("environments"),
+    output:
+        h5=f"{RESULTS}/divergence/environments{{pt}}.h5",
+        figure=report(f"{RESULTS}/divergence/environments{{pt}}.png", category="Divergence atlas"),
+    params:
+        atlas=section("environments", "divergence"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/divergence_environments{{pt}}.log",
+    benchmark:
+        f"{BENCH}/divergence_environments{{pt}}.tsv"
+    shell:
+        "multiscale divergence environments --dataset {input.dataset} --potential {input.potential} "
+        "--specimen {input.specimen} --continuum {input.continuum} --candidates {input.candidates} "
+        "--atlas {params.atlas:q} --out {output.h5} --figure {output.figure} > {log} 2>&1"
 
 
 rule sweep_summary:

@@ -19,7 +19,7 @@ the hole beyond which the continuum stress stays within tolerance), with its unc
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,20 @@ from multiscale.records import (
 
 
 @dataclass
+class EnvironmentSettings:
+    """Clustering of atomic environments (:mod:`.environments`): KMeans on the first ``components`` principal
+    components of the standardised bispectrum, fitted on at most ``fit_per_source`` atoms of each source (so the
+    ~10^4 near-identical interior specimen atoms do not outvote the training set), the number of clusters chosen
+    in ``clusters`` = [min, max] by the largest mean silhouette (on at most ``silhouette_sample`` atoms)."""
+
+    clusters: list[int] = field(default_factory=lambda: [4, 10])
+    components: int = 8
+    fit_per_source: int = 1500
+    silhouette_sample: int = 4000
+    seed: int = 0
+
+
+@dataclass
 class AtlasSettings:
     force_tolerance: float = 0.1      # eV/Angstrom
     stress_tolerance: float = 0.05    # relative to the far-field (bulk) stress norm
@@ -51,6 +65,7 @@ class AtlasSettings:
     max_depth: int = 3
     learning_rate: float = 0.05
     bootstrap: int = 200
+    environments: EnvironmentSettings = field(default_factory=EnvironmentSettings)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AtlasSettings:

@@ -179,3 +179,40 @@ def monitor(frames: dict[str, np.ndarray], threshold: float, path: Path) -> None
     ax.set_title("Trust monitor of the specimen relaxations")
     ax.legend(fontsize=8)
     save(fig, path)
+
+
+def environments_map(env, path: Path, max_points: int = 30000) -> None:
+    """The atomic environments in their 2-D embedding (first two principal components of the standardised
+    bispectrum), coloured by cluster, by extrapolation grade (log scale) and, where DFT exists, by the MLIP
+    force error. ``env``: :class:`multiscale.divergence.environments.Environments`."""
+    from matplotlib.colors import LogNorm
+
+    plt = pyplot()
+    d = env.data
+    rng = np.random.default_rng(0)
+    n = len(d["cluster"])
+    show = np.sort(rng.permutation(n)[:max_points]) if n > max_points else np.arange(n)
+    xy, lab = d["embedding"][show], d["cluster"][show]
+    fig, ax = plt.subplots(1, 3, figsize=(16, 5))
+    cmap = plt.get_cmap("tab10" if lab.max() < 10 else "tab20")
+    for c in np.unique(lab):
+        m = lab == c
+        ax[0].scatter(xy[m, 0], xy[m, 1], s=4, color=cmap(int(c) % cmap.N), label=f"cluster {c}")
+    ax[0].legend(markerscale=3, fontsize=7, loc="best")
+    ax[0].set_title(f"KMeans clusters (k = {env.clustering.k}, best mean silhouette)")
+    g = np.clip(d["grade"][show], 1e-3, None)
+    sc = ax[1].scatter(xy[:, 0], xy[:, 1], s=4, c=g, cmap="viridis",
+                       norm=LogNorm(vmin=g.min(), vmax=max(g.max(), 1.01 * g.min())))
+    fig.colorbar(sc, ax=ax[1], label="extrapolation grade (1)")
+    ax[1].set_title(f"extrapolation grade (threshold {env.threshold:g})")
+    err = d["force_error"][show]
+    has = np.isfinite(err)
+    ax[2].scatter(xy[~has, 0], xy[~has, 1], s=2, color="0.85", label="no DFT")
+    sc = ax[2].scatter(xy[has, 0], xy[has, 1], s=8, c=err[has], cmap="magma_r")
+    fig.colorbar(sc, ax=ax[2], label="|F_MLIP - F_DFT| (eV/Å)")
+    ax[2].set_title("MLIP force error where DFT exists")
+    ax[2].legend(markerscale=3, fontsize=7, loc="best")
+    for a in ax:
+        a.set_xlabel("principal component 1 (standardised bispectrum)")
+        a.set_ylabel("principal component 2")
+    save(fig, path)

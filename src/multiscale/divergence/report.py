@@ -76,6 +76,7 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
             lines.append(f"- {name} = {e['value']} {e['units']} at {e['temperature_K']} K: {e['source']}")
     if atlas is not None:
         lines += atlas_lines(atlas)
+        lines += environment_lines(inputs.environments)
     lines += stability_lines(inputs.md)
     lines += active_learning_lines(inputs.al_record)
     if inputs.thermal:
@@ -170,6 +171,62 @@ def fidelity_lines(dataset: str | None) -> list[str]:
     lines.append(f"- Dropped by the DFT failure policy (`dft.on_failure: drop`): {len(dropped)} configurations"
                  + (": " + "; ".join(f"{d['name']} ({d['why'][:120]})" for d in dropped) +
                     " (the split of the others is as without the drop)" if dropped else ""))
+    return lines
+
+
+def _pct(x: float) -> str:
+    """A fraction as a percentage, 0.1 % resolution below 10 %, 1 % above."""
+    return f"{100 * x:.1f} %" if 100 * x < 10 else f"{100 * x:.0f} %"
+
+
+def environment_lines(path: str | None) -> list[str]:
+    """The atomic-environment clusters: a table, worst held-out force error first, and the worst clusters named
+    in words (by held-out force error and by extrapolation grade)."""
+    if not path:
+        return []
+    art = read_artifact(path, "environments")
+    clusters = art.attr("clusters")
+    lines = ["", "### Atomic environments: which local structures the potential gets wrong", "",
+             f"Every atom of the potential's DFT dataset, of the active-learning candidates and of the specimen (free "
+             f"atoms at zero load and under load) in the potential's descriptor space: {art.attrs['criterion']}. "
+             f"Structure from coordination (neighbours within the first/second shell midpoint), common-neighbour "
+             f"analysis and the nearest-neighbour (NN) strain; force errors where DFT exists (held-out = calibration "
+             f"+ test atoms); std = epistemic force std of the potential; cells = specimen grid cells the cluster "
+             f"dominates under load, with their mean |FEM - MD| / |bulk stress|. Figure: "
+             f"`divergence/{Path(path).stem}.png`.", "",
+             "| cluster | structure | atoms (train / held-out / candidates / specimen) | coordination | CNA | "
+             "NN strain | force RMSE held-out (eV/Å) | force RMSE train (eV/Å) | std median (eV/Å) | "
+             "grade median / max | beyond threshold | share of specimen | cells (divergence) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in clusters:
+        n = c.atoms
+        held = n.get("calibration", 0) + n.get("test", 0)
+        spec = n.get("specimen_zero_load", 0) + n.get("specimen_loaded", 0)
+        cells = (f"{c.cells_dominated} ({fmt(100 * c.cell_divergence_mean, 2)} %)"
+                 if c.cell_divergence_mean is not None else f"{c.cells_dominated}")
+        lines.append(
+            f"| {c.cluster} | {c.label} | {n.get('train', 0)} / {held} / {n.get('candidate', 0)} / {spec} | "
+            f"{fmt(c.coordination_median, 3)} | {c.structure} {_pct(c.structure_fraction)} | "
+            f"{fmt(100 * c.nn_strain_median, 2)} % | "
+            f"{fmt(c.force_rmse_held_out) if c.force_rmse_held_out is not None else '-'} | "
+            f"{fmt(c.force_rmse_train) if c.force_rmse_train is not None else '-'} | {fmt(c.force_std_median, 2)} | "
+            f"{fmt(c.grade_median, 2)} / {fmt(c.grade_max, 2)} | {_pct(c.above_threshold_fraction)} | "
+            f"{_pct(c.specimen_share)} | {cells} |")
+    held = [c for c in clusters if c.force_rmse_held_out is not None and
+            c.atoms.get("calibration", 0) + c.atoms.get("test", 0) >= 5]
+    if len(held) > 1:
+        w = max(held, key=lambda c: c.force_rmse_held_out)
+        best = min(held, key=lambda c: c.force_rmse_held_out)
+        ratio = w.force_rmse_held_out / best.force_rmse_held_out
+        lines += ["", f"- **Largest held-out force error**: cluster {w.cluster}, {w.label}: "
+                      f"{fmt(w.force_rmse_held_out)} eV/Å RMSE ({fmt(ratio, 2)}x the best-described cluster's, "
+                      f"{best.cluster})."]
+    g = max(clusters, key=lambda c: c.grade_median)
+    lines.append(f"- **Farthest from the training data**: cluster {g.cluster}, {g.label}: median grade "
+                 f"{fmt(g.grade_median, 2)}, {_pct(g.above_threshold_fraction)} of its atoms beyond the "
+                 f"threshold; it holds {_pct(g.specimen_share)} of the specimen's atoms"
+                 + (" and no DFT-labelled atom" if not (g.atoms.get("train") or g.atoms.get("calibration")
+                                                      or g.atoms.get("test")) else "") + ".")
     return lines
 
 

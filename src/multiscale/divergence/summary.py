@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from multiscale.artifacts import read_artifact, write_artifact
-from multiscale.divergence.atlas import compute_atlas
+from multiscale.divergence.atlas import AtlasSettings, compute_atlas
 from multiscale.divergence.figures import plot_atlas
 from multiscale.divergence.report import render_summary
-from multiscale.divergence.transitions import SummaryInputs, build_records, columns
+from multiscale.divergence.transitions import EnvironmentInputs, SummaryInputs, build_records, columns
 from multiscale.fileio import write_text_atomic
 from multiscale.formatting import fmt
 
@@ -37,6 +37,29 @@ def write_summary(study: str, inputs: SummaryInputs, settings: dict[str, Any], o
     if atlas is not None and figures:
         plot_atlas(atlas, records, Path(figures))
     write_text_atomic(out_md, render_summary(study, inputs, records, atlas))
+
+
+def write_environments(paths: EnvironmentInputs, settings: dict[str, Any], out_h5: str, figure: str) -> None:
+    """The ``environments`` artifact and its embedding figure (``settings``: the ``divergence`` config section;
+    its ``environments`` subsection drives the clustering)."""
+    import json
+
+    from multiscale.divergence.environments import compute_environments
+    from multiscale.divergence.figures import environments_map
+
+    s = AtlasSettings.from_dict(settings).environments
+    env = compute_environments(paths.dataset, paths.potential, paths.specimen, paths.continuum, paths.candidates, s)
+    c = env.clustering
+    scores = ", ".join(f"{k}: {v:.3f}" for k, v in zip(c.tried, c.silhouette, strict=True))
+    criterion = (f"KMeans (scikit-learn, seed {s.seed}) on {s.components} principal components of the bispectrum "
+                 f"standardised by the training atoms; k = {c.k} of {s.clusters[0]}-{s.clusters[1]} by the largest "
+                 f"mean silhouette (k: silhouette {scores})")
+    write_artifact(out_h5, "environments", env.data,
+                   {"clusters": env.clusters, "criterion": criterion, "settings": json.dumps(settings.get(
+                       "environments", {}), sort_keys=True)},
+                   inputs=[paths.dataset, paths.potential, paths.specimen, paths.continuum, *paths.candidates],
+                   config={"divergence": settings})
+    environments_map(env, Path(figure))
 
 
 def write_sweep_table(study: str, points: dict[str, str], out: str) -> None:

@@ -44,6 +44,7 @@ class SummaryInputs:
     converged: str | None = None      # dft/converged.h5
     convergence: str | None = None    # dft/convergence.h5
     al_record: str | None = None      # al/record.h5 of the active-learning loop
+    environments: str | None = None   # divergence/environments.h5
 
     def paths(self) -> list[str]:
         """Every input given (for provenance)."""
@@ -53,6 +54,18 @@ class SummaryInputs:
     def has_atlas(self) -> bool:
         """The atlas needs the specimen, the validation and the dataset."""
         return bool(self.specimen and self.validation and self.dataset)
+
+
+@dataclass
+class EnvironmentInputs:
+    """Paths the atomic-environment clusters are computed from: the DFT dataset the potential was fitted on, the
+    potential, the specimen, its continuum solution and the active-learning candidate pools (may be empty)."""
+
+    dataset: str
+    potential: str
+    specimen: str
+    continuum: str
+    candidates: list[str]
 
 
 @dataclass

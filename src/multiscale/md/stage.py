@@ -137,7 +137,7 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
                               "n_above": int(np.sum(f["grade"][~frame] > threshold)),
                               "far_stress_xx": float(np.nanmean(grid_stress[cg.far_field(), 0])),
                               "max_stress_xx": float(np.nanmax(grid_stress[:, 0])),
-                              "energy": run.energy(), "cna": f["cna"].astype(int),
+                              "energy": run.energy(), "cna": f["cna"].astype(int), "displacement": f["displacement"],
                               "collapsed": run.stops[-1]["collapsed"]})
                 if run.stops[-1]["collapsed"]:
                     break  # a collapsed crystal is not loaded further: larger strains would only report the ruin
@@ -196,6 +196,8 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
         "sweep_n_above": col("n_above", int), "sweep_far_stress_xx": col("far_stress_xx"),
         "sweep_max_stress_xx": col("max_stress_xx"), "sweep_energy": col("energy"),
         "sweep_cna": np.array([s["cna"] for s in sweep], dtype=int).reshape(len(sweep), n),
+        "atom_displacement": loaded["displacement"], "atom_residual_displacement": residual["displacement"],
+        "sweep_displacement": np.array([s["displacement"] for s in sweep], dtype=float).reshape(len(sweep), n, 3),
     }
     data["monitor_step"] = data["monitor_step"].astype(int)
     data["monitor_n_above"] = data["monitor_n_above"].astype(int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from multiscale.divergence.atlas import distance_threshold, fill_nearest
 
@@ -29,3 +30,28 @@ def test_d_star_is_where_the_divergence_stays_below_tolerance_outward():
     # the FEM posterior std widens the range
     wide = distance_threshold(distance, rel, np.full(6, 0.015), 0.05, 0.5)
     assert wide.range_nm[0] <= 3.0 <= wide.range_nm[1]
+
+
+def test_continuum_slip_uses_the_schmid_factor_of_the_loading_axis():
+    """Uniaxial stress along [100]: the largest {111}<110> Schmid factor is 1/sqrt(6) = 0.408; along [111] it is
+    0.272 (Hull and Bacon, ch. 3); the critical strain scales as critical stress / resolved stress."""
+    from multiscale.divergence.atlas import continuum_slip, critical_shear_stress
+    from multiscale.material import Material
+    from multiscale.specimen import Specimen
+
+    stress = np.zeros((4, 6))
+    stress[:, 0] = 1.0  # GPa, sigma_xx
+    stress[0] = np.nan  # a cell in the hole
+    centres = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+    al = Material()
+    for axes, schmid in (([[1, 0, 0], [0, 1, 0], [0, 0, 1]], 1 / np.sqrt(6)),
+                         ([[1, 1, 1], [1, -1, 0], [1, 1, -2]], np.sqrt(6) / 9)):
+        spec = Specimen(hole_radius=0.5, orientation=axes)
+        tau_c, _ = critical_shear_stress(al, 4.04, 200.0)
+        pred = continuum_slip(stress, centres, spec, al, 0.01, (tau_c, "test"))
+        assert pred.max_rss_GPa == pytest.approx(schmid, abs=1e-3)
+        assert pred.onset_strain == pytest.approx(0.01 * tau_c / schmid)
+        assert pred.distance_from_hole_nm == pytest.approx(0.5)  # the first valid cell, 1 nm from the centre
+    # pi gamma_us / b_p: 200 mJ/m^2 over a0/sqrt(6) = 1.649 Angstrom gives 3.81 GPa
+    assert critical_shear_stress(al, 4.04, 200.0)[0] == pytest.approx(np.pi * 0.2 / (4.04e-10 / np.sqrt(6)) * 1e-9)
+    assert critical_shear_stress(Material(element="Ta", lattice="bcc", a_guess=3.3), 3.3, None)[0] is None

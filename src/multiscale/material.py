@@ -200,3 +200,30 @@ def slab(material: Material, facet: str, layers: int, vacuum: float, a0: float) 
         raise ConfigError(f"surface facet '{facet}': no slab for a {material.lattice} lattice. Fix: use one of "
                           f"{sorted(SLABS.get(material.lattice, {}))} in the surface facets of the config") from None
     return make(material.element, size=(1, 1, int(layers)), a=a0, vacuum=float(vacuum), periodic=True)
+
+
+def slip_systems(lattice: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """The lattice's primary slip systems in crystal coordinates: name, unit plane normals (n, 3) and unit slip
+    directions (n, 3), one row per system: fcc {111}<110> (12 systems), bcc {110}<111> (12 systems) (Hull and
+    Bacon, Introduction to Dislocations, 5th ed. (2011), ch. 3). Raises :class:`ConfigError` for another lattice."""
+    from itertools import product
+
+    if lattice == "fcc":
+        name, planes = "{111}<110>", [np.array(p) for p in ((1, 1, 1), (-1, 1, 1), (1, -1, 1), (1, 1, -1))]
+        dirs = [np.array(d) for d in product((-1, 0, 1), repeat=3) if sorted(map(abs, d)) == [0, 1, 1]]
+    elif lattice == "bcc":
+        name, planes = "{110}<111>", [np.array(p) for p in product((-1, 0, 1), repeat=3)
+                                      if sorted(map(abs, p)) == [0, 1, 1]]
+        dirs = [np.array(d) for d in product((-1, 1), repeat=3)]
+    else:
+        raise ConfigError(f"no slip systems for lattice {lattice!r}. Fix: material.lattice one of fcc, bcc")
+    normals, slips, seen = [], [], set()
+    for n in planes:
+        for d in dirs:
+            key = (tuple(n), tuple(d))
+            if n @ d == 0 and (tuple(-n), tuple(d)) not in seen and (tuple(n), tuple(-d)) not in seen \
+                    and (tuple(-n), tuple(-d)) not in seen:
+                seen.add(key)
+                normals.append(n / np.linalg.norm(n))
+                slips.append(d / np.linalg.norm(d))
+    return name, np.array(normals), np.array(slips)

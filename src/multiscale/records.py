@@ -257,6 +257,36 @@ class OnsetLocation:
 
 
 @dataclass
+class SlipPrediction:
+    """The linear continuum's first slip: where the largest resolved shear stress (RSS) on the lattice's slip
+    systems is, and the applied strain at which it reaches the critical shear strength (the FEM is linear, so its
+    stresses scale with the strain). Stresses GPa, distances nm, angle from the loading axis x in degrees."""
+
+    slip_systems: str
+    critical_stress_GPa: float | None
+    critical_stress_how: str
+    max_rss_GPa: float
+    at_strain: float
+    onset_strain: float | None
+    distance_from_hole_nm: float
+    angle_deg: float
+
+
+@dataclass
+class RareEvent:
+    """MD's first plasticity in the specimen against the continuum's predicted first slip, and whether the
+    surrogate chain preserves the event (strain and place)."""
+
+    md_onset_strain: float | None
+    md_first_interior_strain: float | None   # first sweep strain with any non-lattice atom away from surfaces
+    md_where: OnsetLocation | None           # the interior non-lattice atoms at the onset
+    md_mechanism: dict[str, int]             # their CNA classes
+    md_defect: str
+    continuum: SlipPrediction
+    verdict: str
+
+
+@dataclass
 class PlasticityRecord:
     """The strain sweep of the specimen against the linear continuum, with the onset and where it happens."""
 
@@ -267,6 +297,7 @@ class PlasticityRecord:
     largest_divergence: float | None
     untrusted_points: list[float]
     non_lattice_interior: int | None = None
+    rare_event: RareEvent | None = None
 
 
 @dataclass

@@ -19,12 +19,13 @@ the hole beyond which the continuum stress stays within tolerance), with its unc
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from multiscale.artifacts import Artifact, read_artifact
+from multiscale.artifacts import Artifact, read_artifact, read_properties
 from multiscale.config import settings_from_dict
 from multiscale.material import Material, bulk_coordination, coordination_cutoff
 from multiscale.mlip.snap import SNAPSettings
@@ -36,9 +37,12 @@ from multiscale.records import (
     MonitorSummary,
     OnsetLocation,
     PlasticityRecord,
+    RareEvent,
+    SlipPrediction,
     SweepPoint,
     Validity,
 )
+from multiscale.specimen import Specimen
 
 
 @dataclass
@@ -265,8 +269,10 @@ def distance_threshold(distance: np.ndarray, rel: np.ndarray, rel_std: np.ndarra
 
 
 # ------------------------------------------------------------------------------------------ plasticity
-def plasticity_record(sp: Artifact, cont: Artifact, strain0: float, radius: float) -> PlasticityRecord:
-    """MD along the strain sweep vs the linear continuum (its fields scale with the strain)."""
+def plasticity_record(sp: Artifact, cont: Artifact, strain0: float, radius: float, usf: float | None = None,
+                      material: Material | None = None) -> PlasticityRecord:
+    """MD along the strain sweep vs the linear continuum (its fields scale with the strain); with the ``material``
+    (and the potential's unstable stacking-fault energy ``usf``, mJ/m^2) also the rare-event comparison."""
     info = sp.attr("plasticity")
     strains = sp["sweep_strain"]
     fem_max0 = float(np.nanmax(cont["stress"][:, 0]))
@@ -296,7 +302,106 @@ def plasticity_record(sp: Artifact, cont: Artifact, strain0: float, radius: floa
     return PlasticityRecord(onset_strain=info.onset_strain, note=info.note,
                             non_lattice_interior=info.non_lattice_interior, sweep=rows, where=where,
                             largest_divergence=max(jumps) if jumps else None,
-                            untrusted_points=[r.strain for r in rows if r.n_above > 0])
+                            untrusted_points=[r.strain for r in rows if r.n_above > 0],
+                            rare_event=rare_event(sp, cont, strain0, radius, usf, material)
+                            if material is not None else None)
+
+
+# ------------------------------------------------------------------------------------------ rare events
+CNA_CLASSES = {0: "unknown", 1: "fcc", 2: "hcp", 3: "bcc", 4: "icosahedral", 5: "other"}  # LAMMPS cna/atom
+
+
+def critical_shear_stress(material: Material, a0: float, usf: float | None) -> tuple[float | None, str]:
+    """Critical resolved shear stress (GPa) of the first slip from the unstable stacking-fault energy ``usf``
+    (mJ/m^2) of the potential: the Frenkel sinusoid over the partial's path, tau_c = pi gamma_us / b_p, b_p = a0/sqrt(6)
+    the {111}<112> partial (Frenkel, Z. Phys. 37, 572 (1926); gamma_us as the barrier: Rice, J. Mech. Phys. Solids
+    40, 239 (1992)). An upper-bound estimate of the ideal shear strength (Ogata et al., Science 298, 807 (2002): Al
+    relaxed 2.84 GPa from DFT). ``None`` without a USF (e.g. bcc: no {111} fault is computed)."""
+    if usf is None or material.lattice != "fcc" or not np.isfinite(usf):
+        return None, "no unstable stacking-fault energy for this lattice: no critical strength"
+    b = a0 / np.sqrt(6.0)
+    return float(np.pi * usf * 1e-3 / (b * 1e-10) * 1e-9), (
+        f"pi gamma_us / b_p with the potential's gamma_us = {usf:.4g} mJ/m^2, b_p = a0/sqrt(6) = {b:.4g} Angstrom "
+        f"(Frenkel sinusoid; an upper-bound estimate of the ideal shear strength)")
+
+
+def continuum_slip(stress: np.ndarray, centres: np.ndarray, spec: Specimen, material: Material, strain0: float,
+                   critical: tuple[float | None, str]) -> SlipPrediction:
+    """The largest resolved shear stress over the lattice's slip systems in the FEM cells (rotated into the
+    specimen frame) at the specimen strain, where it is, and the strain at which it reaches ``critical``.
+    ``stress``: (n_cells, 6) FEM Voigt stress (GPa) at ``strain0``; ``centres``: (n_cells, 2) in nm."""
+    from multiscale.elastic import stress_tensor
+    from multiscale.material import slip_systems
+
+    name, normals, slips = slip_systems(material.lattice)
+    rot = spec.rotation()
+    n_s, s_s = normals @ rot.T, slips @ rot.T  # crystal -> specimen frame
+    ok = np.all(np.isfinite(stress), axis=1)
+    rss = np.full(len(stress), np.nan)
+    for i in np.flatnonzero(ok):
+        sigma = stress_tensor(stress[i])
+        rss[i] = np.max(np.abs(np.einsum("ki,ij,kj->k", s_s, sigma, n_s)))
+    i = int(np.nanargmax(rss))
+    x, y = centres[i]
+    tau_c, how = critical
+    return SlipPrediction(slip_systems=f"{name} ({len(normals)} systems)", critical_stress_GPa=tau_c,
+                          critical_stress_how=how, max_rss_GPa=float(rss[i]), at_strain=strain0,
+                          onset_strain=strain0 * tau_c / float(rss[i]) if tau_c else None,
+                          distance_from_hole_nm=float(np.hypot(x, y) - spec.hole_radius),
+                          angle_deg=float(np.degrees(np.abs(np.arctan2(y, x)))))
+
+
+def rare_event(sp: Artifact, cont: Artifact, strain0: float, radius: float, usf: float | None,
+               material: Material) -> RareEvent:
+    """MD's first plasticity (interior non-lattice atoms: where, which CNA classes) against the continuum's
+    predicted first slip, with a verdict: preserved when the onset strains agree within the sweep's step and the
+    places within 1 nm of distance from the hole."""
+    from multiscale.md.specimen import interior_bulk_mask
+
+    desc = sp.attr("specimen")
+    spec = Specimen.from_description(desc, "md_specimen")
+    a0 = float(desc.crystal.lattice_constant_A)
+    info = sp.attr("plasticity")
+    strains = np.asarray(sp["sweep_strain"], float)
+    ref = sp["reference"]
+    interior = interior_bulk_mask(spec, ref)
+    lattice_id = int(np.bincount(sp["cna"]).argmax())
+    non = [(sp["sweep_cna"][k] != lattice_id) & interior for k in range(len(strains))]
+    first = next((float(strains[k]) for k in range(len(strains)) if non[k].any()), None)
+    where, mechanism, defect = None, {}, "none"
+    if info.onset_strain is not None:
+        k = int(np.flatnonzero(np.isclose(strains, info.onset_strain))[0])
+        m = non[k]
+        r = np.hypot(ref[m, 0], ref[m, 1]) - radius
+        where = OnsetLocation(atoms=int(m.sum()), median_distance_from_hole_nm=float(np.median(r)),
+                              angle_deg_median=float(np.degrees(np.median(np.abs(np.arctan2(ref[m, 1], ref[m, 0]))))))
+        mechanism = dict(Counter(CNA_CLASSES.get(int(v), "unknown") for v in sp["sweep_cna"][k][m]).most_common())
+        hcp = mechanism.get("hcp", 0) / max(sum(mechanism.values()), 1)
+        defect = ("stacking fault or twin (hcp-classified close-packed layers)" if hcp >= 0.5 else
+                  "dislocation cores or local disorder (non-crystalline CNA)"
+                  if material.lattice == "fcc" else "non-lattice atoms (CNA other than the lattice's)")
+    cont_pred = continuum_slip(cont["stress"], sp["centres"], spec, material, strain0,
+                               critical_shear_stress(material, a0, usf))
+    largest = float(strains.max()) if len(strains) else strain0
+    ec = cont_pred.onset_strain
+    if info.onset_strain is None:
+        verdict = (f"no event in either up to strain {largest:g}: preserved" if ec is None or ec > largest else
+                   f"not preserved: the continuum predicts slip at strain {ec:.3g} but MD shows no plasticity up to "
+                   f"{largest:g}")
+    elif ec is None:
+        verdict = "not comparable: the continuum has no critical strength for this lattice"
+    else:
+        k = int(np.flatnonzero(np.isclose(strains, info.onset_strain))[0])
+        below = float(strains[k - 1]) if k > 0 else strain0
+        strain_ok = below - 1e-12 <= ec <= info.onset_strain + (info.onset_strain - below)
+        place_ok = abs(where.median_distance_from_hole_nm - cont_pred.distance_from_hole_nm) <= 1.0
+        verdict = ("preserved: " if strain_ok and place_ok else "partly preserved: " if strain_ok or place_ok
+                   else "not preserved: ") + (
+            f"MD onset at {info.onset_strain:g} (first interior non-lattice atoms between {below:g} and "
+            f"{info.onset_strain:g}), {where.median_distance_from_hole_nm:.3g} nm from the hole; continuum slip at "
+            f"{ec:.3g}, {cont_pred.distance_from_hole_nm:.3g} nm from the hole")
+    return RareEvent(md_onset_strain=info.onset_strain, md_first_interior_strain=first, md_where=where,
+                     md_mechanism=mechanism, md_defect=defect, continuum=cont_pred, verdict=verdict)
 
 
 # ------------------------------------------------------------------------------------------ the atlas
@@ -347,7 +452,7 @@ MLIP_ATOMS = "dft->mlip (per-atom force error)"
 
 
 def compute_atlas(dataset: str, potential: str, validation: str, specimen: str, continuum: str,
-                  settings: dict[str, Any]) -> Atlas:
+                  settings: dict[str, Any], md: str | None = None) -> Atlas:
     """Per-record divergences, validity regions and discrepancy models of the two spatial transitions."""
     s = AtlasSettings.from_dict(settings)
     pot = read_artifact(potential, "potential")
@@ -378,6 +483,7 @@ def compute_atlas(dataset: str, potential: str, validation: str, specimen: str, 
     dstar = distance_threshold(c["distance"][has], c["relative"][has], np.nan_to_num(c["relative_std"][has]),
                                s.stress_tolerance, grid_h)
     strain = float(desc.boundary_conditions.strain)
+    usf = read_properties(md).get("usf_111", (None, None))[0] if md else None
     flagged_at = (sp["grade"] > threshold) & ~sp["frame"].astype(bool)  # free atoms, as the monitor counts them
     monitor = MonitorSummary(
         flagged=bool(sp.attrs["flagged"]), frames=int(len(sp["monitor_step"])),
@@ -401,5 +507,6 @@ def compute_atlas(dataset: str, potential: str, validation: str, specimen: str, 
                      monitor_max_grade=sp["monitor_max_grade"], monitor_n_above=sp["monitor_n_above"])
     return Atlas(settings=s, validity=Validity(dft_mlip=gstar, atomistic_continuum=dstar),
                  explanations={MLIP_ATOMS: mlip_exp, CONTINUUM_LOCAL: cont_exp, CONTINUUM_BULK: cont_bulk_exp},
-                 plasticity=plasticity_record(sp, cont, strain, radius), monitor=monitor, data=data, maps=maps,
+                 plasticity=plasticity_record(sp, cont, strain, radius, usf, mat), monitor=monitor, data=data,
+                 maps=maps,
                  hole_radius_nm=radius, grid_nm=grid_h, strain=strain, threshold=threshold)

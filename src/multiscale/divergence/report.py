@@ -174,6 +174,31 @@ def fidelity_lines(dataset: str | None) -> list[str]:
     return lines
 
 
+def rare_event_lines(ev) -> list[str]:
+    """Is the rare event preserved? MD's first plasticity (strain, place, defect) against the continuum's first
+    slip (largest resolved shear stress reaching the critical strength). ``ev``: a :class:`RareEvent` or None."""
+    if ev is None:
+        return []
+    c = ev.continuum
+    w = ev.md_where
+    md_place = (f"{w.atoms} interior atoms, median {fmt(w.median_distance_from_hole_nm, 3)} nm from the hole at "
+                f"{fmt(w.angle_deg_median, 3)}° from the loading axis" if w else "-")
+    mech = ", ".join(f"{k} {v}" for k, v in ev.md_mechanism.items()) or "-"
+    return ["", f"**Rare event preserved?** {ev.verdict}.", "",
+            "| | onset strain | where | what |", "|---|---|---|---|",
+            f"| MD (first >= 4 non-lattice atoms away from the hole surface and frame) | "
+            f"{ev.md_onset_strain if ev.md_onset_strain is not None else 'none'} | {md_place} | {ev.md_defect} "
+            f"(CNA: {mech}) |",
+            f"| linear continuum (largest {c.slip_systems} resolved shear stress = critical strength) | "
+            f"{fmt(c.onset_strain, 3) if c.onset_strain is not None else 'none'} | cell "
+            f"{fmt(c.distance_from_hole_nm, 3)} nm from the hole at {fmt(c.angle_deg, 3)}° | slip: max RSS "
+            f"{fmt(c.max_rss_GPa, 3)} GPa at strain {c.at_strain:g}, critical "
+            f"{fmt(c.critical_stress_GPa, 3) if c.critical_stress_GPa else '-'} GPa ({c.critical_stress_how}) |",
+            "",
+            f"First sweep strain with any non-lattice atom away from the surfaces: "
+            f"{ev.md_first_interior_strain if ev.md_first_interior_strain is not None else 'none'}."]
+
+
 def _pct(x: float) -> str:
     """A fraction as a percentage, 0.1 % resolution below 10 %, 1 % above."""
     return f"{100 * x:.1f} %" if 100 * x < 10 else f"{100 * x:.0f} %"
@@ -317,9 +342,9 @@ def atlas_lines(atlas: Atlas) -> list[str]:
         w = plast.where
         atoms = w.atoms if w else None
         median = w.median_distance_from_hole_nm if w else None
-        lines.append(f"- plasticity onset at strain **{plast.onset_strain}**: {atoms} non-lattice atoms, "
-                     f"median {fmt(median or NAN, 3)} nm from the hole surface; "
-                     f"the linear continuum has no such event.")
+        lines.append(f"- plasticity onset at strain **{plast.onset_strain}**: {atoms} non-lattice atoms in the "
+                     f"whole specimen (surfaces and frame included), median {fmt(median or NAN, 3)} nm from the hole "
+                     f"surface; the linear continuum has no such event of its own (its slip criterion: below).")
         onset = next(r for r in plast.sweep if r.strain == plast.onset_strain)
         if onset.n_above > 0:
             lines.append(f"- **not trusted**: at that strain {onset.n_above} atoms are beyond the potential's "
@@ -328,6 +353,7 @@ def atlas_lines(atlas: Atlas) -> list[str]:
                          f"stacking-fault and large-strain configurations.")
     else:
         lines.append(f"- {plast.note}.")
+    lines += rare_event_lines(plast.rare_event)
     if plast.sweep:
         lines += ["", "| strain | MD max sigma_xx (GPa) | linear FEM max (GPa) | divergence | non-lattice atoms "
                   "(interior) | atoms above grade threshold |", "|---|---|---|---|---|---|"]

@@ -30,7 +30,7 @@ def write_summary(study: str, inputs: SummaryInputs, settings: dict[str, Any], o
         Path(figures).mkdir(parents=True, exist_ok=True)
     records = build_records(inputs)
     atlas = (compute_atlas(inputs.dataset, inputs.potential, inputs.validation, inputs.specimen, inputs.continuum,
-                           settings) if inputs.has_atlas else None)
+                           settings, inputs.md) if inputs.has_atlas else None)
     write_artifact(out_h5, "divergence", {**columns(records), **(atlas.data if atlas else {})},
                    {"study": study, **(atlas.attrs(settings) if atlas else {})}, inputs=inputs.paths(),
                    config={"study": study, "divergence": settings})

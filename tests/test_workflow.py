@@ -104,12 +104,21 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert "atomistic->continuum (per-cell |FEM - MD| / |bulk stress|, as in d*)" in expl
     plast = div.attr("plasticity")
     assert [r.strain for r in plast.sweep] == [0.02]
+    # the rare-event comparison: the continuum's first slip from the potential's USF, in the atlas
+    slip = plast.rare_event.continuum
+    assert slip.slip_systems.startswith("{111}<110>") and slip.onset_strain > 0.005 and slip.max_rss_GPa > 0
+    assert "**Rare event preserved?**" in summary
     for fig in ("stress_maps", "divergence_vs_distance", "shap_continuum", "properties_parity", "parity_forces",
                 "plasticity", "trust_monitor"):
         assert (res / f"figures/{fig}.png").stat().st_size > 10_000
     for text in ("### Validity regions", "### Explanations", "### Trust monitor", "### Rare events",
                  "## Thermal expansion", "## MD speed"):
         assert text in summary
+    # conformal validity: intervals fitted on the study's specimen, calibrated on one more, tested on two held out
+    val = read_artifact(res / "divergence/validity.h5", "validity")
+    assert list(val["role"]) == ["training", "calibration", "held-out", "held-out"]
+    assert 0.0 <= val.attrs["held_out_coverage"] <= 1.0 and np.all(val["cells"] > 10)
+    assert "### Validity regions with coverage" in summary and "Pooled coverage on the held-out specimens" in summary
     # the atomic environments: every dataset and free specimen atom clustered, the clusters named by structure;
     # the hole-surface atoms (fewer neighbours than the bulk) are not in the bulk-like cluster
     env = read_artifact(res / "divergence/environments.h5", "environments")
@@ -152,7 +161,8 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert plan == {"dft_single_point": 1, "dft_gather": 1, "dft_reference": 1, "mlip_descriptors": 2,
                     "dft_convergence": 1, "mlip_fit": 2, "mlip_validate": 1, "md_properties": 1, "md_specimen": 1,
                     "md_thermal": 1, "md_speed": 1, "continuum_solve": 1,
-                    "divergence_environments": 1, "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
+                    "divergence_environments": 1, "validity_specimen": 3, "validity_continuum": 3,
+                    "divergence_validity": 1, "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
     snakemake(workdir, "--configfile", tiny)
     assert victim.exists()
     assert {p: p.stat().st_mtime_ns for p in others} == others

@@ -47,6 +47,7 @@ from multiscale.records import (
     Relaxation,
     SpecimenDescription,
     Validity,
+    ValidityVariant,
     from_json,
     to_json,
 )
@@ -466,6 +467,30 @@ KINDS: dict[str, ArtifactKind] = {
             {"clusters": "per cluster: structure label, counts by source, force errors, std, grade, cells",
              "criterion": "how the number of clusters was chosen", "settings": "JSON environment settings"},
             {"clusters": list[EnvironmentCluster]},
+        ),
+        ArtifactKind(
+            "validity",
+            1,
+            "Conformal validity regions of the continuum (divergence.validity): per specimen (the study's, the "
+            "calibration and the held-out ones), the empirical coverage of the split-conformal intervals of the "
+            "per-cell divergence |FEM - MD| / |bulk stress|, the certified share and the conformal d*.",
+            {
+                "specimen": Dataset(STR, ("n_specimens",), "-", "specimen name (study, cal<i>, held<i>)"),
+                "role": Dataset(STR, ("n_specimens",), "-", "training, calibration or held-out"),
+                "cells": Dataset("i8", ("n_specimens",), "1", "valid grid cells"),
+                "coverage": Dataset("f8", ("n_specimens",), "1", "share of cells whose divergence lies in its "
+                                    "interval"),
+                "certified_fraction": Dataset("f8", ("n_specimens",), "1", "share of cells whose upper bound is "
+                                              "within the tolerance"),
+                "certified_correct": Dataset("f8", ("n_specimens",), "1", "of those, the share truly within it "
+                                             "(NaN: none certified)"),
+                "d_star": Dataset("f8", ("n_specimens",), "nm", "conformal d* (NaN: no distance certifies)"),
+                "empirical_d_star": Dataset("f8", ("n_specimens",), "nm", "the same from the MD divergence"),
+            },
+            {"confidence": "nominal coverage", "tolerance": "divergence tolerance (relative to the bulk stress)",
+             "held_out_coverage": "coverage pooled over the held-out specimens' cells",
+             "variants": "each specimen's role and override", "method": "how the intervals were made"},
+            {"variants": list[ValidityVariant]},
         ),
         ArtifactKind(
             "al_candidates",

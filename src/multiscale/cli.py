@@ -186,7 +186,7 @@ def divergence_summary(a):
     inputs = SummaryInputs(dft=a.dft, potential=a.potential, md=a.md, continuum=a.continuum, experiment=a.experiment,
                            validation=a.validation, specimen=a.specimen, thermal=a.thermal, speed=a.speed,
                            dataset=a.dataset, converged=a.converged, convergence=a.convergence,
-                           al_record=a.al_record, environments=a.environments)
+                           al_record=a.al_record, environments=a.environments, validity=a.validity)
     write_summary(a.study, inputs, a.atlas, a.out, a.summary, a.figures)
 
 
@@ -197,6 +197,16 @@ def divergence_environments(a):
     write_environments(EnvironmentInputs(dataset=a.dataset, potential=a.potential, specimen=a.specimen,
                                          continuum=a.continuum, candidates=a.candidates or []),
                        a.atlas, a.out, a.figure)
+
+
+def divergence_validity(a):
+    from multiscale.divergence.summary import write_validity
+
+    specimens = {"study": ("training", a.specimen, a.continuum)}
+    for item in a.variant:
+        name, role, sp, cont = item.split("=", 1)[0], *item.split("=", 1)[1].split(",")
+        specimens[name] = (role, sp, cont)
+    write_validity(specimens, a.atlas, a.out)
 
 
 def divergence_sweep(a):
@@ -333,8 +343,16 @@ COMMANDS: dict[tuple[str, str | None], tuple[Callable, str, list[tuple[str, dict
         ("--convergence", {"help": "the DFT convergence artifact"}),
         ("--al-record", {"help": "the active-learning record (al/record.h5)"}),
         ("--environments", {"help": "the atomic-environment clusters (divergence/environments.h5)"}),
+        ("--validity", {"help": "the conformal validity regions (divergence/validity.h5)"}),
         ("--atlas", {"type": _json, "default": {}, "help": "divergence settings (tolerances, GBT)"}),
         ("--figures", {"required": True}), ("--out", {"required": True}), ("--summary", {"required": True})]),
+    ("divergence", "validity"): (divergence_validity, "conformal validity regions tested on held-out specimens", [
+        ("--specimen", {"required": True, "help": "the study's specimen (fits the point model)"}),
+        ("--continuum", {"required": True, "help": "its continuum solution"}),
+        ("--variant", {"action": "append", "default": [],
+                       "help": "NAME=ROLE,SPECIMEN,CONTINUUM (role calibration or held-out), once per specimen"}),
+        ("--atlas", {"type": _json, "default": {}, "help": "divergence settings (validity subsection)"}),
+        ("--out", {"required": True})]),
     ("divergence", "environments"): (divergence_environments, "atomic environments clustered and labelled", [
         ("--dataset", {"required": True, "help": "the DFT dataset the potential was fitted on"}),
         ("--potential", {"required": True}), ("--specimen", {"required": True}), ("--continuum", {"required": True}),

@@ -341,3 +341,13 @@ class EnvironmentCluster:
     specimen_share: float                # of all free specimen atoms (both states)
     cells_dominated: int
     cell_divergence_mean: float | None
+
+
+@dataclass
+class ValidityVariant:
+    """A specimen of the conformal validity stage: its name, role (training, calibration, held-out) and the
+    specimen-section override that made it (the study's own specimen: empty)."""
+
+    name: str
+    role: str
+    override: dict[str, Any]

@@ -15,6 +15,7 @@ problem with its key and its fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from multiscale.config import read_config, settings_from_dict, validate_config
 from multiscale.dft.calculator import DFTSettings
 from multiscale.dft.convergence import ConvergenceSettings
 from multiscale.dft.external import CONVERGED, TRAINING, check_fidelities, external_sources
+from multiscale.divergence.atlas import AtlasSettings
 from multiscale.divergence.transitions import load_experiment
 from multiscale.errors import ConfigError
 from multiscale.material import Material
@@ -98,6 +100,14 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
             plate_key = "the explorer plate (active_learning.explorers.specimen.size)"
             if plate is not None and _passes(problems, plate.check, plate_key) and snap is not None:
                 _passes(problems, plate.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, plate_key)
+    atlas = _build(problems, AtlasSettings.from_dict, config.get("divergence", {}))
+    if atlas is not None and _passes(problems, atlas.validity.check):
+        for name, (role, section) in atlas.validity.variants(dict(config["specimen"])).items():
+            listed = "held_out" if role == "held-out" else "calibration"
+            key = f"divergence.validity.{listed}[{re.sub(r'\D', '', name)}]"
+            variant = _build(problems, settings_from_dict, Specimen, section, f"{key} (with the specimen section)")
+            if variant is not None and _passes(problems, variant.check, key) and snap is not None:
+                _passes(problems, variant.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, key)
     if element_known:  # the experiment file the record will compare against, read as it will be read
         experiment = Path("data/experiment") / f"{material.element}.yaml"
         if experiment.exists():

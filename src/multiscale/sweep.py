@@ -34,8 +34,9 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 # and the record.
 NARROW_KEYS: dict[str, tuple[str, ...]] = {"mlip.baseline": ("baseline", "divergence")}
 # Pseudo-stages whose products depend on the sections of a stage but not on a narrow key of it: the atomic-
-# environment clusters (``divergence/environments{tag}.h5``) read the divergence section but not the baseline.
-PSEUDO_SECTIONS: dict[str, tuple[str, ...]] = {"environments": STAGE_SECTIONS["divergence"]}
+# environment clusters and the conformal validity stage (``divergence/environments{tag}.h5``, ``validity{tag}/``) read
+# the divergence section but not the baseline.
+PSEUDO_SECTIONS: dict[str, tuple[str, ...]] = {"atlas": STAGE_SECTIONS["divergence"]}
 STAGES = (*STAGE_SECTIONS, "baseline", *PSEUDO_SECTIONS)
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+,-]")
 TAG_PATTERN = r"(@[A-Za-z0-9_.=+,-]+)?"

@@ -5,6 +5,7 @@ import shutil
 
 from multiscale.study import validate_study
 from multiscale.dft.structures import GROUPS, NEEDS_A0, ConfigurationSettings, configuration_names
+from multiscale.divergence.atlas import AtlasSettings
 from multiscale.errors import ConfigError
 from multiscale.sweep import TAG_PATTERN, expand, point_for
 
@@ -44,6 +45,7 @@ wildcard_constraints:
     bt=TAG_PATTERN,
     group="|".join(GROUPS),
     name=r"[A-Za-z0-9_]+",
+    variant=r"(cal|held)[0-9]+",
 
 
 def cfg(stage, pt):
@@ -192,6 +194,23 @@ def al_pools(from_stage):
         if k == 0:
             return []
         return [f"{RESULTS}/al{tag}/iter{i}/candidates.h5" for i in range(k)] + [f"{RESULTS}/al{tag}/test_structures.h5"]
+
+    return get
+
+
+def validity_variants(pt):
+    """Name -> (role, specimen section) of the conformal validity stage's specimens of the point(s) whose atlas
+    directory is `pt` (none without divergence.validity)."""
+    c = cfg("atlas", pt)
+    return AtlasSettings.from_dict(c["divergence"]).validity.variants(c["specimen"])
+
+
+def validity_record(from_stage):
+    """Input-function: the validity artifact when the point has validity specimens, else nothing."""
+
+    def get(wildcards):
+        tag = tag_of("atlas", from_stage)(wildcards)
+        return [f"{RESULTS}/divergence/validity{tag}.h5"] if validity_variants(tag) else []
 
     return get
 

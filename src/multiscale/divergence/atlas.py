@@ -60,6 +60,34 @@ class EnvironmentSettings:
 
 
 @dataclass
+class ValiditySettings:
+    """Conformal validity regions (:mod:`.conformal`): specimens that differ from the study's (each an override of
+    the ``specimen`` section, relaxed without the plasticity sweep): ``calibration`` ones calibrate the intervals,
+    ``held_out`` ones test their coverage at the nominal ``confidence``. Empty: no validity stage."""
+
+    confidence: float = 0.9
+    calibration: list[dict[str, Any]] = field(default_factory=list)
+    held_out: list[dict[str, Any]] = field(default_factory=list)
+
+    def variants(self, specimen: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Name -> (role, the study's specimen section with the override, no sweep): ``cal<i>`` and ``held<i>``."""
+        out = {}
+        for role, prefix, items in (("calibration", "cal", self.calibration), ("held-out", "held", self.held_out)):
+            for i, patch in enumerate(items):
+                out[f"{prefix}{i}"] = (role, {**specimen, **patch, "plasticity_strains": []})
+        return out
+
+    def check(self) -> None:
+        """Raises :class:`ConfigError` for held-out specimens without a calibration specimen."""
+        from multiscale.errors import ConfigError
+
+        if self.held_out and not self.calibration:
+            raise ConfigError("divergence.validity.held_out lists specimens but divergence.validity.calibration is "
+                              "empty: the conformal intervals need calibration cells. Fix: add one specimen "
+                              "override to calibration, e.g. [{hole_radius: 1.0}]")
+
+
+@dataclass
 class AtlasSettings:
     force_tolerance: float = 0.1      # eV/Angstrom
     stress_tolerance: float = 0.05    # relative to the far-field (bulk) stress norm
@@ -70,6 +98,7 @@ class AtlasSettings:
     learning_rate: float = 0.05
     bootstrap: int = 200
     environments: EnvironmentSettings = field(default_factory=EnvironmentSettings)
+    validity: ValiditySettings = field(default_factory=ValiditySettings)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AtlasSettings:

@@ -76,6 +76,7 @@ def render_summary(study: str, inputs: SummaryInputs, records: list[DivergenceRe
             lines.append(f"- {name} = {e['value']} {e['units']} at {e['temperature_K']} K: {e['source']}")
     if atlas is not None:
         lines += atlas_lines(atlas)
+        lines += validity_lines(inputs.validity)
         lines += environment_lines(inputs.environments)
     lines += stability_lines(inputs.md)
     lines += active_learning_lines(inputs.al_record)
@@ -171,6 +172,37 @@ def fidelity_lines(dataset: str | None) -> list[str]:
     lines.append(f"- Dropped by the DFT failure policy (`dft.on_failure: drop`): {len(dropped)} configurations"
                  + (": " + "; ".join(f"{d['name']} ({d['why'][:120]})" for d in dropped) +
                     " (the split of the others is as without the drop)" if dropped else ""))
+    return lines
+
+
+def validity_lines(path: str | None) -> list[str]:
+    """Conformal validity regions tested on held-out specimens: coverage against the nominal level, the
+    certified share and the conformal d* against the empirical one, per specimen."""
+    if not path:
+        return []
+    art = read_artifact(path, "validity")
+    conf, tol, pooled = float(art.attrs["confidence"]), float(art.attrs["tolerance"]), float(
+        art.attrs["held_out_coverage"])
+    over = {v.name: v.override for v in art.attr("variants")}
+    gap = 100 * (pooled - conf)
+    verdict = (f"within 5 points of the nominal {100 * conf:.0f} %" if abs(gap) <= 5 else
+               f"**{'above' if gap > 0 else 'below'} the nominal {100 * conf:.0f} % by {abs(gap):.1f} points**"
+               + ("" if gap > 0 else ": the held-out specimens are not exchangeable with the calibration one (the "
+                                      "divergence depends on what differs: hole radius, strain, size or "
+                                      "orientation); see the per-specimen rows"))
+    lines = ["", "### Validity regions with coverage (split-conformal, held-out specimens)", "",
+             f"{art.attrs['method']}. Tolerance: |FEM - MD| / |bulk stress| <= {tol:g}; nominal coverage "
+             f"{100 * conf:.0f} %. **Pooled coverage on the held-out specimens: {100 * pooled:.1f} %**, {verdict}.",
+             "", "| specimen | role | override | cells | coverage | certified (upper bound <= tol) | certified and "
+             "truly within | conformal d* (nm) | empirical d* (nm) |", "|---|---|---|---|---|---|---|---|---|"]
+    for i, name in enumerate(art["specimen"]):
+        d, e = float(art["d_star"][i]), float(art["empirical_d_star"][i])
+        cc = float(art["certified_correct"][i])
+        lines.append(f"| {name} | {art['role'][i]} | {over.get(str(name), {}) or 'the study specimen'} | "
+                     f"{int(art['cells'][i])} | {100 * float(art['coverage'][i]):.1f} % | "
+                     f"{100 * float(art['certified_fraction'][i]):.1f} % | "
+                     f"{f'{100 * cc:.1f} %' if math.isfinite(cc) else '-'} | "
+                     f"{fmt(d, 3) if math.isfinite(d) else 'none'} | {fmt(e, 3) if math.isfinite(e) else 'none'} |")
     return lines
 
 

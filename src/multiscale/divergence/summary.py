@@ -62,6 +62,41 @@ def write_environments(paths: EnvironmentInputs, settings: dict[str, Any], out_h
     environments_map(env, Path(figure))
 
 
+def write_validity(specimens: dict[str, tuple[str, str, str]], settings: dict[str, Any], out_h5: str) -> None:
+    """The ``validity`` artifact: ``specimens`` maps a name to (role, md_specimen path, continuum path); the role
+    ``training`` (the study's specimen) fits the point model, ``calibration`` calibrates the conformal intervals,
+    ``held-out`` tests them. ``settings``: the ``divergence`` config section."""
+    from multiscale.divergence.conformal import FEATURES, cell_table, conformal_validity
+    from multiscale.records import ValidityVariant
+
+    s = AtlasSettings.from_dict(settings)
+    tables = {name: (role, cell_table(sp, cont)) for name, (role, sp, cont) in specimens.items()}
+    training = [t for role, t in tables.values() if role == "training"]
+    if len(training) != 1:
+        raise ValueError("the validity stage needs exactly one training specimen (the study's)")
+    rows = conformal_validity(training[0], [t for role, t in tables.values() if role == "calibration"], tables,
+                              s.stress_tolerance, s.validity.confidence, s.seed)
+    held = [(r.coverage, r.cells) for r in rows if r.role == "held-out"]
+    pooled = sum(c * n for c, n in held) / sum(n for _, n in held) if held else NAN
+    overrides = s.validity.variants({})
+    variants = [ValidityVariant(name=n, role=role, override={k: v for k, v in overrides.get(n, ("", {}))[1].items()
+                                                              if k != "plasticity_strains"})
+                for n, (role, _, _) in specimens.items()]
+    nan = lambda v: NAN if v is None else v  # noqa: E731
+    write_artifact(out_h5, "validity", {
+        "specimen": [r.label for r in rows], "role": [r.role for r in rows], "cells": [r.cells for r in rows],
+        "coverage": [r.coverage for r in rows], "certified_fraction": [r.certified_fraction for r in rows],
+        "certified_correct": [nan(r.certified_correct) for r in rows], "d_star": [nan(r.d_star_nm) for r in rows],
+        "empirical_d_star": [nan(r.empirical_d_star_nm) for r in rows],
+    }, {"confidence": s.validity.confidence, "tolerance": s.stress_tolerance, "held_out_coverage": pooled,
+        "variants": variants,
+        "method": (f"normalised split-conformal intervals (crepes ConformalRegressor, k-NN DifficultyEstimator) "
+                   f"around gradient-boosted trees fitted on the study's specimen; features (continuum side only): "
+                   f"{', '.join(FEATURES)}; calibrated on {sum(r.cells for r in rows if r.role == 'calibration')} "
+                   f"cells of {sum(r.role == 'calibration' for r in rows)} calibration specimen(s)")},
+        inputs=[p for _, sp, cont in specimens.values() for p in (sp, cont)], config={"divergence": settings})
+
+
 def write_sweep_table(study: str, points: dict[str, str], out: str) -> None:
     """Compare the sweep points: every coarse-scale value of every divergence record, one row per point."""
     arts = {label: read_artifact(path, "divergence") for label, path in points.items()}

@@ -45,6 +45,7 @@ class SummaryInputs:
     convergence: str | None = None    # dft/convergence.h5
     al_record: str | None = None      # al/record.h5 of the active-learning loop
     environments: str | None = None   # divergence/environments.h5
+    validity: str | None = None       # divergence/validity.h5
 
     def paths(self) -> list[str]:
         """Every input given (for provenance)."""

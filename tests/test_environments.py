@@ -91,3 +91,20 @@ def test_cluster_labels_in_words(coordination, structure_, strain, hole, share, 
 
 def test_label_names_the_dominant_dataset_group():
     assert "mostly surface" in structure_label(9, 12.0, "other", "fcc", 0.0, None, 0.0, "surface")
+
+
+def test_mondrian_bounds_are_per_cluster_and_cover_each_cluster():
+    """Two clusters whose errors differ tenfold: one pooled bound would over-cover one and under-cover the other;
+    the class-conditional bounds cover each at the nominal level."""
+    from multiscale.divergence.environments import mondrian_force_bounds
+
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1], 3000)
+    error = np.abs(rng.normal(0, 1, 6000)) * np.where(labels == 0, 0.01, 0.1)
+    source = np.where(rng.random(6000) < 0.5, "calibration", "test").astype(object)
+    bounds = mondrian_force_bounds(error, source, labels, 0.9)
+    assert bounds[1][0] == pytest.approx(10 * bounds[0][0], rel=0.15)
+    for c in (0, 1):
+        assert bounds[c][3] == pytest.approx(0.9, abs=0.025)
+    few = mondrian_force_bounds(error[:5], np.full(5, "calibration", dtype=object), labels[:5], 0.9)
+    assert few[0][0] is None  # 5 calibration atoms cannot bound at 90 %

@@ -464,8 +464,11 @@ KINDS: dict[str, ArtifactKind] = {
                 "clusters_tried": Dataset("i8", ("n_k",), "1", "numbers of clusters tried"),
                 "silhouette": Dataset("f8", ("n_k",), "1", "mean silhouette of each (the largest is chosen)"),
             },
-            {"clusters": "per cluster: structure label, counts by source, force errors, std, grade, cells",
-             "criterion": "how the number of clusters was chosen", "settings": "JSON environment settings"},
+            {"clusters": "per cluster: structure label, counts by source, force errors, std, grade, cells, "
+                         "Mondrian conformal force-error bound",
+             "criterion": "how the number of clusters was chosen", "settings": "JSON environment settings",
+             "confidence": "confidence of the Mondrian bounds",
+             "mondrian_test_coverage": "share of test atoms within their cluster's bound (NaN: no test atoms)"},
             {"clusters": list[EnvironmentCluster]},
         ),
         ArtifactKind(

@@ -341,6 +341,9 @@ class EnvironmentCluster:
     specimen_share: float                # of all free specimen atoms (both states)
     cells_dominated: int
     cell_divergence_mean: float | None
+    force_bound: float | None = None          # Mondrian conformal bound on |F_MLIP - F_DFT| (eV/Angstrom)
+    bound_calibration_atoms: int = 0
+    bound_test_coverage: float | None = None  # share of the cluster's test atoms within the bound
 
 
 @dataclass

@@ -50,13 +50,15 @@ class EnvironmentSettings:
     """Clustering of atomic environments (:mod:`.environments`): KMeans on the first ``components`` principal
     components of the standardised bispectrum, fitted on at most ``fit_per_source`` atoms of each source (so the
     ~10^4 near-identical interior specimen atoms do not outvote the training set), the number of clusters chosen
-    in ``clusters`` = [min, max] by the largest mean silhouette (on at most ``silhouette_sample`` atoms)."""
+    in ``clusters`` = [min, max] by the largest mean silhouette (on at most ``silhouette_sample`` atoms); the
+    per-cluster (Mondrian) conformal force-error bounds at ``confidence``."""
 
     clusters: list[int] = field(default_factory=lambda: [4, 10])
     components: int = 8
     fit_per_source: int = 1500
     silhouette_sample: int = 4000
     seed: int = 0
+    confidence: float = 0.9
 
 
 @dataclass

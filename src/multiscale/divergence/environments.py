@@ -247,14 +247,42 @@ def structure_label(coordination: float, bulk: float, structure: str, lattice: s
     return kind + (f" ({', '.join(where)})" if where else "")
 
 
+def mondrian_force_bounds(error: np.ndarray, source: np.ndarray, labels: np.ndarray, confidence: float
+                          ) -> dict[int, tuple[float | None, int, int, float | None]]:
+    """Class-conditional (Mondrian) split-conformal bounds on the MLIP force error per cluster (Vovk et al.,
+    Algorithmic Learning in a Random World (2005), ch. 4; crepes' ``ConformalRegressor`` with ``bins``): calibrated
+    on the ``calibration`` atoms of each cluster, tested on its ``test`` atoms. Returns cluster -> (bound in
+    eV/Angstrom or None when the cluster has too few calibration atoms for the confidence, calibration atoms, test
+    atoms, test coverage or None without test atoms)."""
+    from crepes import ConformalRegressor
+
+    cal, test = source == "calibration", source == "test"
+    out: dict[int, tuple[float | None, int, int, float | None]] = {}
+    if not cal.any():
+        return out
+    cr = ConformalRegressor().fit(residuals=error[cal], bins=labels[cal])
+    for c in np.unique(labels):
+        n_cal, n_test = int(np.sum(cal & (labels == c))), int(np.sum(test & (labels == c)))
+        if n_cal == 0:
+            out[int(c)] = (None, 0, n_test, None)
+            continue
+        hi = float(cr.predict_int(np.zeros(1), bins=np.array([c]), confidence=confidence)[0, 1])
+        bound = hi if np.isfinite(hi) else None
+        cov = (float(np.mean(error[test & (labels == c)] <= hi)) if n_test else None)
+        out[int(c)] = (bound, n_cal, n_test, cov)
+    return out
+
+
 def _rmse(v: np.ndarray) -> float | None:
     v = v[np.isfinite(v)]
     return float(np.sqrt(np.mean(v**2))) if len(v) else None
 
 
 def summarise(atoms: dict[str, np.ndarray], labels: np.ndarray, cell_divergence: np.ndarray, threshold: float,
-              bulk: float, lattice: str) -> list[EnvironmentCluster]:
-    """One :class:`EnvironmentCluster` per cluster, worst held-out force error first (then largest grade)."""
+              bulk: float, lattice: str, bounds: dict[int, tuple[float | None, int, int, float | None]]
+              ) -> list[EnvironmentCluster]:
+    """One :class:`EnvironmentCluster` per cluster, worst held-out force error first (then largest grade);
+    ``bounds``: the Mondrian conformal force-error bounds (:func:`mondrian_force_bounds`)."""
     src = atoms["source"]
     spec = np.char.startswith(src.astype(str), "specimen")
     loaded = (src == "specimen_loaded") & (atoms["cell"] >= 0)
@@ -290,7 +318,9 @@ def summarise(atoms: dict[str, np.ndarray], labels: np.ndarray, cell_divergence:
             force_std_median=float(np.median(atoms["force_std"][m])), grade_median=float(np.median(atoms["grade"][m])),
             grade_max=float(np.max(atoms["grade"][m])),
             above_threshold_fraction=float(np.mean(atoms["grade"][m] > threshold)), specimen_share=share,
-            cells_dominated=int(cells.sum()), cell_divergence_mean=float(np.mean(div)) if len(div) else None))
+            cells_dominated=int(cells.sum()), cell_divergence_mean=float(np.mean(div)) if len(div) else None,
+            force_bound=bounds.get(c, (None, 0, 0, None))[0], bound_calibration_atoms=bounds.get(c, (None, 0))[1],
+            bound_test_coverage=bounds.get(c, (None, 0, 0, None))[3]))
     return sorted(out, key=lambda e: (-(e.force_rmse_held_out or -1.0), -e.grade_median))
 
 
@@ -303,6 +333,8 @@ class Environments:
     clustering: Clustering
     data: dict[str, np.ndarray]
     threshold: float
+    test_coverage: float      # of the Mondrian force-error bounds, pooled over the test atoms (NaN: none)
+    confidence: float
 
 
 def compute_environments(dataset: str, potential: str, specimen: str, continuum: str, candidates: list[str],
@@ -329,12 +361,18 @@ def compute_environments(dataset: str, potential: str, specimen: str, continuum:
     bulk = bulk_coordination(material, a0)
     c = continuum_cell_records(sp, cont, float(desc.geometry.hole_radius_nm), float(desc.grid.cell_nm), bulk)
     threshold = model.settings.validation.extrapolation_threshold
+    bounds = mondrian_force_bounds(atoms["force_error"], atoms["source"], clustering.labels, settings.confidence)
     clusters = summarise(atoms, clustering.labels, np.where(c["valid"], c["relative"], np.nan), threshold, bulk,
-                         material.lattice)
+                         material.lattice, bounds)
+    test = atoms["source"] == "test"
+    bound_of = np.array([np.inf if bounds.get(int(k), (None,))[0] is None else bounds[int(k)][0]
+                         for k in clustering.labels[test]])
+    pooled = float(np.mean(atoms["force_error"][test] <= bound_of)) if test.any() else float("nan")
     data = {"cluster": clustering.labels.astype(int), "embedding": clustering.embedding,
             "source": atoms["source"].astype(str), "group": atoms["group"].astype(str),
             **{k: atoms[k] for k in ("grade", "force_std", "force_error", "coordination", "nn_strain",
                                      "hole_distance")},
             "cna": atoms["cna"].astype(int), "clusters_tried": clustering.tried.astype(int),
             "silhouette": clustering.silhouette}
-    return Environments(clusters=clusters, clustering=clustering, data=data, threshold=threshold)
+    return Environments(clusters=clusters, clustering=clustering, data=data, threshold=threshold,
+                        test_coverage=pooled, confidence=settings.confidence)

@@ -236,6 +236,13 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %" if 100 * x < 10 else f"{100 * x:.0f} %"
 
 
+def _bound(c) -> str:
+    if c.force_bound is None:
+        return "-"
+    cov = f"; {100 * c.bound_test_coverage:.0f} %" if c.bound_test_coverage is not None else ""
+    return f"{fmt(c.force_bound, 3)} (n_cal {c.bound_calibration_atoms}{cov})"
+
+
 def environment_lines(path: str | None) -> list[str]:
     """The atomic-environment clusters: a table, worst held-out force error first, and the worst clusters named
     in words (by held-out force error and by extrapolation grade)."""
@@ -243,6 +250,7 @@ def environment_lines(path: str | None) -> list[str]:
         return []
     art = read_artifact(path, "environments")
     clusters = art.attr("clusters")
+    conf, pooled = float(art.attrs["confidence"]), float(art.attrs["mondrian_test_coverage"])
     lines = ["", "### Atomic environments: which local structures the potential gets wrong", "",
              f"Every atom of the potential's DFT dataset, of the active-learning candidates and of the specimen (free "
              f"atoms at zero load and under load) in the potential's descriptor space: {art.attrs['criterion']}. "
@@ -252,9 +260,10 @@ def environment_lines(path: str | None) -> list[str]:
              f"dominates under load, with their mean |FEM - MD| / |bulk stress|. Figure: "
              f"`divergence/{Path(path).stem}.png`.", "",
              "| cluster | structure | atoms (train / held-out / candidates / specimen) | coordination | CNA | "
-             "NN strain | force RMSE held-out (eV/Å) | force RMSE train (eV/Å) | std median (eV/Å) | "
+             "NN strain | force RMSE held-out (eV/Å) | force RMSE train (eV/Å) | "
+             f"{100 * conf:.0f} % force-error bound (eV/Å; test coverage) | std median (eV/Å) | "
              "grade median / max | beyond threshold | share of specimen | cells (divergence) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in clusters:
         n = c.atoms
         held = n.get("calibration", 0) + n.get("test", 0)
@@ -266,9 +275,14 @@ def environment_lines(path: str | None) -> list[str]:
             f"{fmt(c.coordination_median, 3)} | {c.structure} {_pct(c.structure_fraction)} | "
             f"{fmt(100 * c.nn_strain_median, 2)} % | "
             f"{fmt(c.force_rmse_held_out) if c.force_rmse_held_out is not None else '-'} | "
-            f"{fmt(c.force_rmse_train) if c.force_rmse_train is not None else '-'} | {fmt(c.force_std_median, 2)} | "
+            f"{fmt(c.force_rmse_train) if c.force_rmse_train is not None else '-'} | {_bound(c)} | "
+            f"{fmt(c.force_std_median, 2)} | "
             f"{fmt(c.grade_median, 2)} / {fmt(c.grade_max, 2)} | {_pct(c.above_threshold_fraction)} | "
             f"{_pct(c.specimen_share)} | {cells} |")
+    lines += ["", f"- **Force-error bounds by cluster** (Mondrian split-conformal, crepes; calibrated on each "
+                  f"cluster's calibration atoms, {100 * conf:.0f} % confidence; '-': fewer calibration atoms than "
+                  f"the confidence needs, no finite bound): pooled coverage on the test atoms "
+                  + (f"**{100 * pooled:.1f} %**" if math.isfinite(pooled) else "not measurable (no test atoms)") + "."]
     held = [c for c in clusters if c.force_rmse_held_out is not None and
             c.atoms.get("calibration", 0) + c.atoms.get("test", 0) >= 5]
     if len(held) > 1:

@@ -55,7 +55,8 @@ def write_environments(paths: EnvironmentInputs, settings: dict[str, Any], out_h
                  f"standardised by the training atoms; k = {c.k} of {s.clusters[0]}-{s.clusters[1]} by the largest "
                  f"mean silhouette (k: silhouette {scores})")
     write_artifact(out_h5, "environments", env.data,
-                   {"clusters": env.clusters, "criterion": criterion, "settings": json.dumps(settings.get(
+                   {"clusters": env.clusters, "criterion": criterion, "confidence": env.confidence,
+                    "mondrian_test_coverage": env.test_coverage, "settings": json.dumps(settings.get(
                        "environments", {}), sort_keys=True)},
                    inputs=[paths.dataset, paths.potential, paths.specimen, paths.continuum, *paths.candidates],
                    config={"divergence": settings})

@@ -104,7 +104,8 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
     if atlas is not None and _passes(problems, atlas.validity.check):
         for name, (role, section) in atlas.validity.variants(dict(config["specimen"])).items():
             listed = "held_out" if role == "held-out" else "calibration"
-            key = f"divergence.validity.{listed}[{re.sub(r'\D', '', name)}]"
+            index = re.sub(r"\D", "", name)
+            key = f"divergence.validity.{listed}[{index}]"
             variant = _build(problems, settings_from_dict, Specimen, section, f"{key} (with the specimen section)")
             if variant is not None and _passes(problems, variant.check, key) and snap is not None:
                 _passes(problems, variant.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, key)

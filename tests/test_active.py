@@ -168,3 +168,16 @@ def test_dft_economy_and_the_comparison_of_rules(tmp_path):
     paths["random"] = str(record("random", curves["random"][1], ["a", "c"]))
     with pytest.raises(ArtifactError, match="different test sets"):
         compare_rules(paths, str(tmp_path / "cmp2.md"), str(tmp_path / "cmp2.png"))
+
+
+def test_a_weight_for_a_loop_group_may_precede_its_labels():
+    """mlip.group_weights may weight the loop's groups (e.g. no stress from labels at the training k-mesh) before
+    the loop has labelled any; any other absent group is still a typo."""
+    from multiscale.errors import ConfigError
+    from multiscale.mlip.snap import SNAPSettings
+
+    fit = SNAPSettings.from_dict({"group_weights": {"al_hot_md": {"stress": 0.0}}}).fit
+    fit.check_groups(["eos", "rattle"])
+    assert fit.row_weights("al_hot_md", "training")["stress"] == 0.0
+    with pytest.raises(ConfigError, match="hotmd"):
+        SNAPSettings.from_dict({"group_weights": {"hotmd": {"stress": 0.0}}}).fit.check_groups(["eos"])

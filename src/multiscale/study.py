@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from multiscale.active.explore import check_lattice
-from multiscale.active.settings import ActiveLearningSettings
+from multiscale.active.settings import FAMILIES, ActiveLearningSettings
 from multiscale.config import read_config, settings_from_dict, validate_config
 from multiscale.dft.calculator import DFTSettings
 from multiscale.dft.convergence import ConvergenceSettings
@@ -30,7 +30,7 @@ from multiscale.divergence.atlas import AtlasSettings
 from multiscale.divergence.transitions import load_experiment
 from multiscale.errors import ConfigError
 from multiscale.material import Material
-from multiscale.mlip.snap import SNAPSettings
+from multiscale.mlip.snap import LOOP_GROUP_PREFIX, SNAPSettings
 from multiscale.specimen import Specimen
 from multiscale.units import ANGSTROM_PER_NM
 
@@ -87,6 +87,12 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
             _passes(problems, snap.validation.check, material.element)
         if dft is not None:
             _passes(problems, check_fidelity_weights, snap, dft)
+    if snap is not None:
+        loop_groups = [g for g in snap.fit.group_weights if g.startswith(LOOP_GROUP_PREFIX)]
+        wrong = sorted(set(loop_groups) - {f"{LOOP_GROUP_PREFIX}{f}" for f in FAMILIES})
+        if wrong:
+            problems.append(f"mlip.group_weights names {wrong}, which is no active-learning group. Fix: one of "
+                            f"{[LOOP_GROUP_PREFIX + f for f in FAMILIES]}")
     al = _build(problems, ActiveLearningSettings.from_dict, config.get("active_learning", {}))
     if al is not None and al.iterations and material is not None:
         _passes(problems, check_lattice, material, al.explorers.families)

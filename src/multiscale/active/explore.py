@@ -36,10 +36,11 @@ from multiscale.elastic import deform_cell
 from multiscale.errors import ConfigError
 from multiscale.lammps import Potential, Session
 from multiscale.material import Material, stacking_fault_cell
+from multiscale.mlip.snap import LOOP_GROUP_PREFIX
 
 
 def _tag(atoms: Atoms, family: str, name: str, **meta: Any) -> Atoms:
-    atoms.info.update(name=name, group=f"al_{family}", metadata=json.dumps({"family": family, **meta}))
+    atoms.info.update(name=name, group=f"{LOOP_GROUP_PREFIX}{family}", metadata=json.dumps({"family": family, **meta}))
     return atoms
 
 

@@ -65,6 +65,10 @@ class DescriptorSettings:
                 f"rmin0 0.0\nbzeroflag 1\nquadraticflag {int(self.quadratic)}\nswitchflag 1\n")
 
 
+# Group names of the active-learning loop's labels: LOOP_GROUP_PREFIX + explorer family (multiscale.active)
+LOOP_GROUP_PREFIX = "al_"
+
+
 @dataclass
 class SplitSettings:
     """Train / calibration / test split drawn within every configuration group."""
@@ -111,7 +115,10 @@ class FitSettings:
         for key, names, given in (("group_weights", groups, self.group_weights),
                                   ("fidelity_weights", fidelities, self.fidelity_weights)):
             present = sorted({str(g) for g in names})
-            unknown = sorted(set(given) - set(present))
+            # the active-learning loop's groups appear only once the loop has labelled them: a weight for one may
+            # precede it (the study's checks hold such names against the explorer families)
+            unknown = sorted(g for g in set(given) - set(present)
+                             if not (key == "group_weights" and g.startswith(LOOP_GROUP_PREFIX)))
             if unknown:
                 raise ConfigError(f"mlip.{key}: no configuration of the dataset is in {unknown} (the dataset "
                                   f"has: {present}). Fix: use one of those names or remove the key")

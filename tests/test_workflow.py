@@ -76,10 +76,20 @@ def test_bad_config_is_rejected_before_any_job(workdir, tmp_path):
     assert not (workdir / "results/bad").exists()
 
 
+TINY_VALIDITY = """# conformal validity regions: intervals calibrated on one more specimen, tested on two held out
+divergence:
+  validity:
+    calibration: [{hole_radius: 0.6}]
+    held_out: [{hole_radius: 0.4, size: 4.5}, {strain: 0.008}]
+"""
+
+
 @pytest.mark.slow
 def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
+    (workdir / "validity.yaml").write_text(TINY_VALIDITY)
     tiny = str(workdir / "config/studies/tiny.yaml")
-    snakemake(workdir, "--configfile", tiny)
+    files = ["--configfile", tiny, str(workdir / "validity.yaml")]
+    snakemake(workdir, *files)
     res = workdir / "results/tiny"
     summary = (res / "summary.md").read_text()
     for text in ("energy RMSE, held-out", "force RMSE, held-out", "| dft->mlip | a0 |", "| dft->mlip | C44 |",
@@ -130,7 +140,7 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert bulk_like and surface and max(c.coordination_median for c in surface) < 12
     assert min(c.grade_median for c in surface) > max(c.grade_median for c in bulk_like)
     # snakemake --report: one HTML file holding the atlas figures
-    snakemake(workdir, "--configfile", tiny, "--report", str(res / "report.html"))
+    snakemake(workdir, *files, "--report", str(res / "report.html"))
     html = (res / "report.html").read_text(errors="replace")
     assert "stress_maps.png" in html and "shap_continuum.png" in html
     spec = read_artifact(res / "md/specimen.h5", "md_specimen")
@@ -157,16 +167,16 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     victim = res / "dft/calc/rattle/rattle_001.h5"
     others = {p: p.stat().st_mtime_ns for p in (res / "dft/calc").rglob("*.h5") if p != victim}
     victim.unlink()
-    plan = job_counts(snakemake(workdir, "--configfile", tiny, "-n").stdout)
+    plan = job_counts(snakemake(workdir, *files, "-n").stdout)
     assert plan == {"dft_single_point": 1, "dft_gather": 1, "dft_reference": 1, "mlip_descriptors": 2,
                     "dft_convergence": 1, "mlip_fit": 2, "mlip_validate": 1, "md_properties": 1, "md_specimen": 1,
                     "md_thermal": 1, "md_speed": 1, "continuum_solve": 1,
                     "divergence_environments": 1, "validity_specimen": 3, "validity_continuum": 3,
                     "divergence_validity": 1, "divergence_summary": 1, "benchmarks_report": 1, "all": 1}
-    snakemake(workdir, "--configfile", tiny)
+    snakemake(workdir, *files)
     assert victim.exists()
     assert {p: p.stat().st_mtime_ns for p in others} == others
-    assert job_counts(snakemake(workdir, "--configfile", tiny, "-n").stdout) == {}
+    assert job_counts(snakemake(workdir, *files, "-n").stdout) == {}
 
 
 @pytest.mark.slow

@@ -450,7 +450,7 @@ KINDS: dict[str, ArtifactKind] = {
                 "embedding": Dataset("f8", ("n_env_atoms", 2), "1", "first two principal components of the "
                                      "standardised bispectrum"),
                 "source": Dataset(STR, ("n_env_atoms",), "-", "train, calibration, test, candidate, "
-                                  "specimen_zero_load or specimen_loaded"),
+                                  "specimen_zero_load, specimen_loaded or specimen_sweep"),
                 "group": Dataset(STR, ("n_env_atoms",), "-", "configuration group (specimen atoms: their source)"),
                 "grade": Dataset("f8", ("n_env_atoms",), "1", "extrapolation grade under the potential"),
                 "force_std": Dataset("f8", ("n_env_atoms",), "eV/Angstrom", "epistemic force std (norm)"),
@@ -468,7 +468,8 @@ KINDS: dict[str, ArtifactKind] = {
                          "Mondrian conformal force-error bound",
              "criterion": "how the number of clusters was chosen", "settings": "JSON environment settings",
              "confidence": "confidence of the Mondrian bounds",
-             "mondrian_test_coverage": "share of test atoms within their cluster's bound (NaN: no test atoms)"},
+             "mondrian_test_coverage": "share of the bounded clusters' test atoms within their cluster's bound "
+                                       "(NaN: none)"},
             {"clusters": list[EnvironmentCluster]},
         ),
         ArtifactKind(

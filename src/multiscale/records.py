@@ -317,11 +317,12 @@ class MonitorSummary:
 class EnvironmentCluster:
     """One cluster of atomic environments in descriptor space, labelled by structure.
 
-    Counts by source (``train``, ``calibration``, ``test``: the potential's DFT dataset; ``candidate``: unlabelled
-    active-learning candidates and the loop's test set; ``specimen_zero_load``, ``specimen_loaded``: the plate's
-    free atoms). Force errors (eV/Angstrom, norm of the 3-vector) only where DFT exists; ``None`` when no atom of
-    that split falls in the cluster. ``cells_dominated``: specimen grid cells where this cluster holds the most
-    free atoms under load; ``cell_divergence_mean``: their mean |FEM - MD| / |bulk stress| (``None`` without one)."""
+    Counts by source (``train``, ``calibration``, ``test``: the potential's DFT dataset; ``candidate``:
+    unlabelled active-learning candidates and the loop's test set; ``specimen_zero_load``, ``specimen_loaded``,
+    ``specimen_sweep``: the plate's free atoms at zero load, at the specimen strain, along the sweep). Force
+    errors (eV/Angstrom, norm of the 3-vector) only where DFT exists; ``None`` when no atom of that split falls
+    in the cluster. ``cells_dominated``: specimen grid cells where this cluster holds the most free atoms under
+    load; ``cell_divergence_mean``: their mean |FEM - MD| / |bulk stress| (``None`` without one)."""
 
     cluster: int
     label: str

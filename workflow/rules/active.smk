@@ -84,9 +84,8 @@ rule al_label:
         f"{LOGS}/al{{pt}}/{{what}}_labels.log",
     benchmark:
         f"{BENCH}/al{{pt}}/{{what}}_labels.tsv"
-    threads: 2
     resources:
-        tasks=2,
+        tasks=1,
         mpi="mpiexec",
     shell:
         "{resources.mpi} -n {resources.tasks} gpaw python -m multiscale al label --structures {input} "

@@ -1,10 +1,11 @@
 """Which local structures the surrogate gets wrong: atomic environments clustered in descriptor space.
 
 Every atom the study has (the potential's DFT dataset by split, the active-learning candidates and test set, the
-specimen's free atoms at zero load and under load) is described by its linear SNAP bispectrum, standardised by the
-training atoms' mean and spread (the potential's own extrapolation grader), reduced to principal components and
-clustered with KMeans; the number of clusters is the one with the largest mean silhouette (Rousseeuw, J. Comput.
-Appl. Math. 20, 53 (1987)) in a configured range. PCA, KMeans and the silhouette are scikit-learn's.
+specimen's free atoms at zero load, under load and along the plasticity sweep) is described by its linear SNAP
+bispectrum, standardised by the training atoms' mean and spread (the potential's own extrapolation grader), reduced
+to principal components and clustered with KMeans; the number of clusters is the one with the largest mean
+silhouette (Rousseeuw, J. Comput. Appl. Math. 20, 53 (1987)) in a configured range. PCA, KMeans and the silhouette
+are scikit-learn's.
 
 Each cluster is then labelled by interpretable structure: coordination (neighbours within the first/second shell
 midpoint), the common-neighbour-analysis class (LAMMPS ``cna/atom``), the nearest-neighbour strain and, for specimen
@@ -39,7 +40,8 @@ from multiscale.units import ANGSTROM_PER_NM
 
 # LAMMPS compute cna/atom classes
 CNA_NAMES = {0: "unknown", 1: "fcc", 2: "hcp", 3: "bcc", 4: "icosahedral", 5: "other"}
-SOURCES = ("train", "calibration", "test", "candidate", "specimen_zero_load", "specimen_loaded")
+ZERO_FORCE = 1e-6  # eV/Angstrom: a DFT force this small is zero by symmetry
+SOURCES = ("train", "calibration", "test", "candidate", "specimen_zero_load", "specimen_loaded", "specimen_sweep")
 
 
 @dataclass
@@ -122,6 +124,8 @@ def dataset_sets(dataset: str, potential: str, model, grader, material: Material
     split = np.repeat(np.array(pot["split"], dtype=object), ds["n_atoms"])
     group = np.repeat(np.array(ds["groups"], dtype=object), ds["n_atoms"])
     error = np.linalg.norm(pot["forces_pred"] - pot["forces_dft"], axis=1)
+    # an atom whose DFT force vanishes by symmetry (EOS and strained perfect cells) tests nothing: no error record
+    error[np.linalg.norm(pot["forces_dft"], axis=1) < ZERO_FORCE] = np.nan
     out = []
     for s in ("train", "calibration", "test"):
         m = split == s
@@ -146,7 +150,8 @@ def candidate_set(paths: list[str], model, grader, material: Material, a0: float
 
 
 def specimen_sets(specimen: str, model, grader, material: Material) -> list[AtomSet]:
-    """The specimen's free atoms (the frame is a boundary condition) at zero load and under load."""
+    """The specimen's free atoms (the frame is a boundary condition) at zero load, under load and at every strain
+    of the plasticity sweep."""
     from multiscale.md.specimen import build_plate
 
     sp = read_artifact(specimen, "md_specimen")
@@ -164,10 +169,11 @@ def specimen_sets(specimen: str, model, grader, material: Material) -> list[Atom
     hole = np.hypot(ref[:, 0], ref[:, 1]) - desc.geometry.hole_radius_nm
     cell = spec.cell_of(ref[:, :2])
     out = []
-    states = (("specimen_zero_load", "atom_residual_displacement"), ("specimen_loaded", "atom_displacement"))
+    states = [("specimen_zero_load", sp["atom_residual_displacement"]), ("specimen_loaded", sp["atom_displacement"])]
+    states += [("specimen_sweep", d) for d in sp["sweep_displacement"]]
     for source, disp in states:
         atoms = plate.copy()
-        atoms.positions = (ref + sp[disp]) * ANGSTROM_PER_NM
+        atoms.positions = (ref + disp) * ANGSTROM_PER_NM
         atoms.positions[:, :2] += np.diag(atoms.cell[:])[:2] / 2  # into the box (hole centred at the origin)
         rows = describe_atoms([atoms], model, grader, model.settings.descriptor, material, a0)
         out.append(_atom_set(source, {k: v[free] for k, v in rows.items()}, hole_distance=hole[free],
@@ -256,7 +262,8 @@ def mondrian_force_bounds(error: np.ndarray, source: np.ndarray, labels: np.ndar
     atoms, test coverage or None without test atoms)."""
     from crepes import ConformalRegressor
 
-    cal, test = source == "calibration", source == "test"
+    known = np.isfinite(error)
+    cal, test = (source == "calibration") & known, (source == "test") & known
     out: dict[int, tuple[float | None, int, int, float | None]] = {}
     if not cal.any():
         return out
@@ -364,10 +371,11 @@ def compute_environments(dataset: str, potential: str, specimen: str, continuum:
     bounds = mondrian_force_bounds(atoms["force_error"], atoms["source"], clustering.labels, settings.confidence)
     clusters = summarise(atoms, clustering.labels, np.where(c["valid"], c["relative"], np.nan), threshold, bulk,
                          material.lattice, bounds)
-    test = atoms["source"] == "test"
-    bound_of = np.array([np.inf if bounds.get(int(k), (None,))[0] is None else bounds[int(k)][0]
-                         for k in clustering.labels[test]])
-    pooled = float(np.mean(atoms["force_error"][test] <= bound_of)) if test.any() else float("nan")
+    # pooled over the test atoms whose cluster has a finite bound (the others have no interval to cover them)
+    bound_of = np.array([np.nan if bounds.get(int(k), (None,))[0] is None else bounds[int(k)][0]
+                         for k in clustering.labels])
+    test = (atoms["source"] == "test") & np.isfinite(atoms["force_error"]) & np.isfinite(bound_of)
+    pooled = float(np.mean(atoms["force_error"][test] <= bound_of[test])) if test.any() else float("nan")
     data = {"cluster": clustering.labels.astype(int), "embedding": clustering.embedding,
             "source": atoms["source"].astype(str), "group": atoms["group"].astype(str),
             **{k: atoms[k] for k in ("grade", "force_std", "force_error", "coordination", "nn_strain",

@@ -253,7 +253,8 @@ def environment_lines(path: str | None) -> list[str]:
     conf, pooled = float(art.attrs["confidence"]), float(art.attrs["mondrian_test_coverage"])
     lines = ["", "### Atomic environments: which local structures the potential gets wrong", "",
              f"Every atom of the potential's DFT dataset, of the active-learning candidates and of the specimen (free "
-             f"atoms at zero load and under load) in the potential's descriptor space: {art.attrs['criterion']}. "
+             f"atoms at zero load, under load and at every sweep strain) in the potential's descriptor space: "
+             f"{art.attrs['criterion']}. "
              f"Structure from coordination (neighbours within the first/second shell midpoint), common-neighbour "
              f"analysis and the nearest-neighbour (NN) strain; force errors where DFT exists (held-out = calibration "
              f"+ test atoms); std = epistemic force std of the potential; cells = specimen grid cells the cluster "
@@ -267,7 +268,7 @@ def environment_lines(path: str | None) -> list[str]:
     for c in clusters:
         n = c.atoms
         held = n.get("calibration", 0) + n.get("test", 0)
-        spec = n.get("specimen_zero_load", 0) + n.get("specimen_loaded", 0)
+        spec = n.get("specimen_zero_load", 0) + n.get("specimen_loaded", 0) + n.get("specimen_sweep", 0)
         cells = (f"{c.cells_dominated} ({fmt(100 * c.cell_divergence_mean, 2)} %)"
                  if c.cell_divergence_mean is not None else f"{c.cells_dominated}")
         lines.append(
@@ -281,8 +282,12 @@ def environment_lines(path: str | None) -> list[str]:
             f"{_pct(c.specimen_share)} | {cells} |")
     lines += ["", f"- **Force-error bounds by cluster** (Mondrian split-conformal, crepes; calibrated on each "
                   f"cluster's calibration atoms, {100 * conf:.0f} % confidence; '-': fewer calibration atoms than "
-                  f"the confidence needs, no finite bound): pooled coverage on the test atoms "
-                  + (f"**{100 * pooled:.1f} %**" if math.isfinite(pooled) else "not measurable (no test atoms)") + "."]
+                  f"the confidence needs, no finite bound; atoms whose DFT force vanishes by symmetry carry no "
+                  f"error record): "
+                  + (f"pooled coverage on the test atoms of the bounded clusters **{100 * pooled:.1f} %**"
+                     if math.isfinite(pooled) else "**no cluster has the calibration atoms a bound at this "
+                     "confidence needs** (or no test atom in one that has): more force-informative labels per "
+                     "cluster, not a pooled bound, are the fix") + "."]
     held = [c for c in clusters if c.force_rmse_held_out is not None and
             c.atoms.get("calibration", 0) + c.atoms.get("test", 0) >= 5]
     err, src = art["force_error"], art["source"]

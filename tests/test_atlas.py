@@ -33,8 +33,9 @@ def test_d_star_is_where_the_divergence_stays_below_tolerance_outward():
 
 
 def test_continuum_slip_uses_the_schmid_factor_of_the_loading_axis():
-    """Uniaxial stress along [100]: the largest {111}<110> Schmid factor is 1/sqrt(6) = 0.408; along [111] it is
-    0.272 (Hull and Bacon, ch. 3); the critical strain scales as critical stress / resolved stress."""
+    """Uniaxial stress along [100]: the largest Schmid factor of the {111}<112> partials is 2/sqrt(18) = 0.471;
+    along [111] it is 4/(3 sqrt(18)) = 0.314 (the full {111}<110> slip: 0.408 and 0.272, Hull and Bacon, ch. 3); the
+    critical strain scales as critical stress / resolved stress."""
     from multiscale.divergence.atlas import continuum_slip, critical_shear_stress
     from multiscale.material import Material
     from multiscale.specimen import Specimen
@@ -44,8 +45,8 @@ def test_continuum_slip_uses_the_schmid_factor_of_the_loading_axis():
     stress[0] = np.nan  # a cell in the hole
     centres = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
     al = Material()
-    for axes, schmid in (([[1, 0, 0], [0, 1, 0], [0, 0, 1]], 1 / np.sqrt(6)),
-                         ([[1, 1, 1], [1, -1, 0], [1, 1, -2]], np.sqrt(6) / 9)):
+    for axes, schmid in (([[1, 0, 0], [0, 1, 0], [0, 0, 1]], 2 / np.sqrt(18)),
+                         ([[1, 1, 1], [1, -1, 0], [1, 1, -2]], 4 / (3 * np.sqrt(18)))):
         spec = Specimen(hole_radius=0.5, orientation=axes)
         tau_c, _ = critical_shear_stress(al, 4.04, 200.0)
         pred = continuum_slip(stress, centres, spec, al, 0.01, (tau_c, "test"))
@@ -76,3 +77,14 @@ def test_split_conformal_covers_exchangeable_specimens_and_reports_a_shift():
     assert same.coverage == pytest.approx(0.9, abs=0.03)
     assert shifted.coverage < 0.8
     assert same.d_star_nm is not None and same.certified_correct >= 0.9
+
+
+def test_slip_system_tables():
+    from multiscale.material import partial_slip_systems, slip_systems
+
+    for name, n, d in (slip_systems("fcc"), slip_systems("bcc"), partial_slip_systems("fcc")):
+        assert len(n) == 12 and np.allclose(np.einsum("ij,ij->i", n, d), 0.0), name
+        assert np.allclose(np.linalg.norm(n, axis=1), 1.0) and np.allclose(np.linalg.norm(d, axis=1), 1.0)
+    # the full {110}<111> Schmid factor along [100] in bcc: 0.408
+    _, n, d = slip_systems("bcc")
+    assert np.max(np.abs(n[:, 0] * d[:, 0])) == pytest.approx(1 / np.sqrt(6))

@@ -116,7 +116,7 @@ def test_tiny_study_end_to_end_and_targeted_rerun(workdir):
     assert [r.strain for r in plast.sweep] == [0.02]
     # the rare-event comparison: the continuum's first slip from the potential's USF, in the atlas
     slip = plast.rare_event.continuum
-    assert slip.slip_systems.startswith("{111}<110>") and slip.onset_strain > 0.005 and slip.max_rss_GPa > 0
+    assert slip.slip_systems.startswith("{111}<112>") and slip.onset_strain > 0.005 and slip.max_rss_GPa > 0
     assert "**Rare event preserved?**" in summary
     for fig in ("stress_maps", "divergence_vs_distance", "shap_continuum", "properties_parity", "parity_forces",
                 "plasticity", "trust_monitor"):

@@ -227,3 +227,26 @@ def slip_systems(lattice: str) -> tuple[str, np.ndarray, np.ndarray]:
                 normals.append(n / np.linalg.norm(n))
                 slips.append(d / np.linalg.norm(d))
     return name, np.array(normals), np.array(slips)
+
+
+def partial_slip_systems(lattice: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """The Shockley partials of an fcc crystal, {111}<112> (12 plane-direction pairs, each direction with both
+    senses counted by |tau|), as :func:`slip_systems` returns them: the systems whose critical stress the unstable
+    stacking-fault energy sets (Rice, J. Mech. Phys. Solids 40, 239 (1992)). Raises :class:`ConfigError` for
+    another lattice."""
+    from itertools import permutations
+
+    if lattice != "fcc":
+        raise ConfigError(f"no partial slip systems for lattice {lattice!r}. Fix: material.lattice fcc")
+    planes = [np.array(p) for p in ((1, 1, 1), (-1, 1, 1), (1, -1, 1), (1, 1, -1))]
+    dirs = {tuple(s * np.array(q)) for q in set(permutations((2, 1, 1))) for s in (1, -1)}
+    dirs |= {tuple(np.array(d) * np.array(m)) for d in list(dirs) for m in ((1, -1, -1), (-1, 1, -1), (-1, -1, 1))}
+    normals, slips, seen = [], [], set()
+    for n in planes:
+        for d in sorted(dirs):
+            d = np.array(d)
+            if n @ d == 0 and (tuple(n), tuple(-d)) not in seen:
+                seen.add((tuple(n), tuple(d)))
+                normals.append(n / np.linalg.norm(n))
+                slips.append(d / np.linalg.norm(d))
+    return "{111}<112> partials", np.array(normals), np.array(slips)

@@ -107,6 +107,8 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
             if plate is not None and _passes(problems, plate.check, plate_key) and snap is not None:
                 _passes(problems, plate.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, plate_key)
     atlas = _build(problems, AtlasSettings.from_dict, config.get("divergence", {}))
+    if atlas is not None:
+        _passes(problems, atlas.environments.check)
     if atlas is not None and _passes(problems, atlas.validity.check):
         for name, (role, section) in atlas.validity.variants(dict(config["specimen"])).items():
             listed = "held_out" if role == "held-out" else "calibration"

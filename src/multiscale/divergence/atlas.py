@@ -60,6 +60,14 @@ class EnvironmentSettings:
     seed: int = 0
     confidence: float = 0.9
 
+    def check(self) -> None:
+        """Raises :class:`ConfigError` for a cluster range whose minimum exceeds its maximum."""
+        from multiscale.errors import ConfigError
+
+        if self.clusters[0] > self.clusters[1]:
+            raise ConfigError(f"divergence.environments.clusters = {self.clusters}: the smallest number of clusters "
+                              f"exceeds the largest. Fix: [min, max], e.g. [4, 10]")
+
 
 @dataclass
 class ValiditySettings:
@@ -83,6 +91,10 @@ class ValiditySettings:
         """Raises :class:`ConfigError` for held-out specimens without a calibration specimen."""
         from multiscale.errors import ConfigError
 
+        if self.calibration and not self.held_out:
+            raise ConfigError("divergence.validity.calibration lists specimens but divergence.validity.held_out is "
+                              "empty: nothing would test the intervals' coverage. Fix: add held-out specimen "
+                              "overrides, e.g. [{hole_radius: 1.4}, {strain: 0.01}]")
         if self.held_out and not self.calibration:
             raise ConfigError("divergence.validity.held_out lists specimens but divergence.validity.calibration is "
                               "empty: the conformal intervals need calibration cells. Fix: add one specimen "
@@ -362,9 +374,10 @@ def continuum_slip(stress: np.ndarray, centres: np.ndarray, spec: Specimen, mate
     specimen frame) at the specimen strain, where it is, and the strain at which it reaches ``critical``.
     ``stress``: (n_cells, 6) FEM Voigt stress (GPa) at ``strain0``; ``centres``: (n_cells, 2) in nm."""
     from multiscale.elastic import stress_tensor
-    from multiscale.material import slip_systems
+    from multiscale.material import partial_slip_systems, slip_systems
 
-    name, normals, slips = slip_systems(material.lattice)
+    # fcc: the partials, whose critical stress the unstable stacking-fault energy sets; otherwise full slip
+    name, normals, slips = (partial_slip_systems if material.lattice == "fcc" else slip_systems)(material.lattice)
     rot = spec.rotation()
     n_s, s_s = normals @ rot.T, slips @ rot.T  # crystal -> specimen frame
     ok = np.all(np.isfinite(stress), axis=1)
@@ -415,12 +428,16 @@ def rare_event(sp: Artifact, cont: Artifact, strain0: float, radius: float, usf:
                                critical_shear_stress(material, a0, usf))
     largest = float(strains.max()) if len(strains) else strain0
     ec = cont_pred.onset_strain
-    if info.onset_strain is None:
-        verdict = (f"no event in either up to strain {largest:g}: preserved" if ec is None or ec > largest else
-                   f"not preserved: the continuum predicts slip at strain {ec:.3g} but MD shows no plasticity up to "
-                   f"{largest:g}")
+    if not len(strains):
+        verdict = "not tested: no plasticity sweep (specimen.plasticity_strains)"
+    elif "collapsed" in info.note:
+        verdict = f"not comparable: {info.note}"
     elif ec is None:
         verdict = "not comparable: the continuum has no critical strength for this lattice"
+    elif info.onset_strain is None:
+        verdict = (f"no event in either up to strain {largest:g}: preserved" if ec > largest else
+                   f"not preserved: the continuum predicts slip at strain {ec:.3g} but MD shows no plasticity up to "
+                   f"{largest:g}")
     else:
         k = int(np.flatnonzero(np.isclose(strains, info.onset_strain))[0])
         below = float(strains[k - 1]) if k > 0 else strain0

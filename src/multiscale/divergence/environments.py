@@ -173,8 +173,11 @@ def specimen_sets(specimen: str, model, grader, material: Material) -> list[Atom
     states += [("specimen_sweep", d) for d in sp["sweep_displacement"]]
     for source, disp in states:
         atoms = plate.copy()
-        atoms.positions = (ref + disp) * ANGSTROM_PER_NM
-        atoms.positions[:, :2] += np.diag(atoms.cell[:])[:2] / 2  # into the box (hole centred at the origin)
+        pos = (ref + disp) * ANGSTROM_PER_NM
+        lo, hi = pos[:, :2].min(axis=0), pos[:, :2].max(axis=0)
+        pos[:, :2] += 10.0 - lo  # into a box with 10 Angstrom of vacuum around the (strained) plate
+        atoms.positions = pos
+        atoms.set_cell([*(hi - lo + 20.0), atoms.cell[2, 2]])
         rows = describe_atoms([atoms], model, grader, model.settings.descriptor, material, a0)
         out.append(_atom_set(source, {k: v[free] for k, v in rows.items()}, hole_distance=hole[free],
                              cell=cell[free] if source == "specimen_loaded" else None))

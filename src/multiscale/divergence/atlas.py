@@ -350,6 +350,12 @@ def plasticity_record(sp: Artifact, cont: Artifact, strain0: float, radius: floa
                             if material is not None else None)
 
 
+def specimen_crystal(desc) -> tuple[Material, float]:
+    """The material and the lattice constant (Angstrom) the MD specimen was built with, from its description."""
+    a0 = float(desc.crystal.lattice_constant_A)
+    return Material(element=desc.crystal.element, lattice=desc.crystal.lattice, a_guess=a0), a0
+
+
 # ------------------------------------------------------------------------------------------ rare events
 CNA_CLASSES = {0: "unknown", 1: "fcc", 2: "hcp", 3: "bcc", 4: "icosahedral", 5: "other"}  # LAMMPS cna/atom
 
@@ -509,8 +515,7 @@ def compute_atlas(dataset: str, potential: str, validation: str, specimen: str, 
     cont = read_artifact(continuum, "continuum")
     desc = sp.attr("specimen")
     radius, grid_h = float(desc.geometry.hole_radius_nm), float(desc.grid.cell_nm)
-    a0_md = float(desc.crystal.lattice_constant_A)
-    mat = Material(element=desc.crystal.element, lattice=desc.crystal.lattice, a_guess=a0_md)
+    mat, a0_md = specimen_crystal(desc)
     threshold = SNAPSettings.from_dict(pot.json_attr("settings")).validation.extrapolation_threshold
 
     # DFT -> MLIP, per atom

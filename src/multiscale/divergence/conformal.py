@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from multiscale.artifacts import read_artifact
-from multiscale.divergence.atlas import continuum_cell_records
-from multiscale.material import Material, bulk_coordination
+from multiscale.divergence.atlas import continuum_cell_records, specimen_crystal
+from multiscale.material import bulk_coordination
 
 FEATURES = ["distance_to_hole_nm", "distance_in_hole_radii", "fem_local_strain", "fem_strain_gradient"]
 
@@ -45,8 +45,7 @@ def cell_table(specimen: str, continuum: str) -> CellTable:
     cont = read_artifact(continuum, "continuum")
     desc = sp.attr("specimen")
     radius, grid = float(desc.geometry.hole_radius_nm), float(desc.grid.cell_nm)
-    a0 = float(desc.crystal.lattice_constant_A)
-    material = Material(element=desc.crystal.element, lattice=desc.crystal.lattice, a_guess=a0)
+    material, a0 = specimen_crystal(desc)
     c = continuum_cell_records(sp, cont, radius, grid, bulk_coordination(material, a0))
     dist, strain, grad = c["features"][:, 0], c["features"][:, 1], c["features"][:, 2]
     x = np.column_stack([dist, dist / radius, strain, grad])

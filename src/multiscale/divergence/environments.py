@@ -26,7 +26,7 @@ from ase import Atoms
 
 from multiscale.artifacts import read_artifact
 from multiscale.atomsio import images_from_arrays
-from multiscale.divergence.atlas import EnvironmentSettings, continuum_cell_records
+from multiscale.divergence.atlas import EnvironmentSettings, continuum_cell_records, specimen_crystal
 from multiscale.material import (
     CNA,
     Material,
@@ -357,8 +357,7 @@ def compute_environments(dataset: str, potential: str, specimen: str, continuum:
     grader = load_grader(potential)
     sp = read_artifact(specimen, "md_specimen")
     desc = sp.attr("specimen")
-    a0 = float(desc.crystal.lattice_constant_A)
-    material = Material(element=desc.crystal.element, lattice=desc.crystal.lattice, a_guess=a0)
+    material, a0 = specimen_crystal(desc)
     sets = (dataset_sets(dataset, potential, model, grader, material, a0)
             + candidate_set(candidates, model, grader, material, a0) + specimen_sets(specimen, model, grader, material))
     atoms = {k: np.concatenate([getattr(s, k) for s in sets]) for k in

@@ -278,6 +278,19 @@ def test_convergence_errors_are_measured_against_the_tightest_setting():
     row8 = next(r for r in etab if r["parameter"] == "kpt_density" and r["value"] == 8.0)
     assert row8["C"] == pytest.approx([110, 60, 30]) and row8["change"][0] == pytest.approx(10 / 110)
 
+    # the cutoff scanned on a coarser mesh (scan_at): its change is measured there; the rows are not the reference
+    coarse = {**ref, "kpt_density": 6.0}
+    at_rows = [r for r in el_rows if r["series"] != "ecut"]
+    for v, c in ((450.0, (90, 55, 28)), (550.0, (90, 55, 28.28))):
+        for mode, e in elastic_strains(0.01):
+            at_rows.append(_conv_row("ecut", mode, 1, 0.0, stress=cubic_stiffness(*c) @ e, strain=e,
+                                     **{**coarse, "ecut": v}))
+    etab = elastic_table(at_rows, ref, {"ecut": {"kpt_density": 6.0}})
+    assert remaining_error(etab)["C44"]["ecut"] == pytest.approx(0.01)
+    centre = next(r for r in etab if r["parameter"] == "ecut" and r["centre"])
+    assert not centre["reference"] and centre["at"] == {"kpt_density": 6.0}
+    assert [r["parameter"] for r in etab if r["reference"]] == ["kpt_density", "smearing"]
+
 
 def test_only_the_cells_part_of_the_convergence_study_needs_the_training_eos(tmp_path):
     """The elastic part fits its own EOS (so a training-settings change never reruns it); cells are built at
@@ -326,8 +339,10 @@ def test_converged_labels_join_the_dataset_as_their_own_fidelity(tmp_path):
     gather([], {"cache_dir": str(tmp_path)}, str(tmp_path / "dataset.h5"), str(tmp_path / "dataset.extxyz"),
            converged=str(runs))
     ds = read_artifact(tmp_path / "dataset.h5", "dft_dataset")
-    # 3 EOS volumes + 4 strains x (k 12, 15, 0.4 eV smearing, 450 eV) distinct settings; the reference once
-    assert len(ds["names"]) == 3 + 4 * 4 == len(set(ds["names"]))
+    # 3 EOS volumes + 4 strains x (k 15, 0.4 eV smearing, 450 eV) distinct settings; the reference once; the looser
+    # k-mesh 12 measures a convergence error and is no converged label
+    assert len(ds["names"]) == 3 + 4 * 3 == len(set(ds["names"]))
+    assert not any("_k12_" in n for n in ds["names"])
     assert set(ds["fidelity"]) == {"converged"} and np.isnan(ds["energy"]).all()
     assert sorted(set(ds["groups"])) == ["converged_elastic", "converged_eos"]
     assert json.loads(ds.attrs["fidelities"])["converged"]["labels"] == ["forces", "stress"]
@@ -351,3 +366,16 @@ def test_fidelity_weights_need_the_converged_labels(tmp_path, root):
     bad.write_text("mlip: {fidelity_weights: {convergd: {stress: 10.0}}}\n")
     with pytest.raises(ConfigError, match=r"mlip.fidelity_weights.*convergd"):
         load_study(root / "config/config.yaml", bad)
+
+
+def test_a_scan_moved_elsewhere_must_not_set_its_own_parameter():
+    """``convergence.elastic.scan_at`` may move a scan to other settings, never fix the value it scans."""
+    from multiscale.dft.calculator import DFTSettings
+    from multiscale.dft.convergence import ConvergenceSettings
+
+    conv = ConvergenceSettings.from_dict({"elastic": {"scan_at": {"ecut": {"ecut": 400.0}}}})
+    with pytest.raises(ConfigError, match=r"scan_at.ecut: \['ecut'\] cannot be set there.*Fix: set only"):
+        conv.check(DFTSettings())
+    conv = ConvergenceSettings.from_dict({"elastic": {"scan_at": {"xc": {"ecut": 400.0}}}})
+    with pytest.raises(ConfigError, match=r"scan_at.xc: not a scanned parameter"):
+        conv.check(DFTSettings())

@@ -178,7 +178,7 @@ KINDS: dict[str, ArtifactKind] = {
         ),
         ArtifactKind(
             "dft_convergence",
-            1,
+            2,
             "The DFT convergence study: errors of the training settings, and elastic constants vs settings.",
             {
                 "cell_parameter": Dataset(STR, ("n_cell_rows",), "-", "scanned parameter (ecut or kpt_density)"),
@@ -200,6 +200,10 @@ KINDS: dict[str, ArtifactKind] = {
                 "elastic_change": Dataset("f8", ("n_el_rows", 3), "1",
                                           "relative change to the next tighter value of the scan (NaN: tightest)"),
                 "elastic_reference": Dataset("bool", ("n_el_rows",), "1", "the row of the reference setting"),
+                "elastic_centre": Dataset("bool", ("n_el_rows",), "1",
+                                          "the scan's value at the reference's (whose change is the remaining error)"),
+                "elastic_kpt_density": Dataset("f8", ("n_el_rows",), "1/Angstrom",
+                                               "k-point density the row ran at (convergence.elastic.scan_at)"),
             },
             {"tolerances": "JSON tolerances", "configured": "JSON training settings",
              "reference": "JSON reference settings of the elastic scans", "remaining": "JSON remaining error per "

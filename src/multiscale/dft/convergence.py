@@ -15,7 +15,10 @@ Two parts, each one workflow job (every calculation goes through the shared cach
     setting enters), then C11, C12, C44 at its a0 from +/- normal and + shear strains at the reference
     settings and with the k-density, smearing and cutoff changed one at a time. The remaining convergence
     error of each constant is its change to the next tighter value of each scan (higher k-density, smaller
-    smearing, higher cutoff); it must stay within ``tolerances.elastic``.
+    smearing, higher cutoff); it must stay within ``tolerances.elastic``. A scan may run at other settings
+    than the reference (``convergence.elastic.scan_at``, e.g. the cutoff on a coarser k-mesh: the basis-set
+    error of a plane-wave calculation hardly depends on the Brillouin-zone sampling, so the cutoff and the
+    k-points are converged separately, as is common practice); its change is then measured there.
 
 :func:`analyse` turns the two parts into a :class:`ConvergenceStudy`, and
 :func:`multiscale.dft.stage.assemble_convergence` writes it as the ``dft_convergence`` artifact, a markdown table,
@@ -63,6 +66,13 @@ class ElasticScanSettings:
     strain: float = 0.01
     eos_points: int = 7
     eos_max_strain: float = 0.02
+    # scan -> settings it runs at instead of the reference's (a partial dft section without the scanned key)
+    scan_at: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def settings_for(self, param: str) -> dict[str, Any]:
+        """The settings the scan of ``param`` runs at, other than ``param`` itself: the reference, updated by
+        ``scan_at[param]``."""
+        return {**self.reference, **self.scan_at.get(param, {})}
 
 
 @dataclass
@@ -90,6 +100,14 @@ class ConvergenceSettings:
                                   f"configured dft.{param} = {configured}, so its error cannot be estimated. Fix: add "
                                   f"a larger value to {where}.{param}")
         ref = self.elastic.reference
+        for param, at in self.elastic.scan_at.items():
+            if param not in ELASTIC_PARAMS:
+                raise ConfigError(f"{where}.elastic.scan_at.{param}: not a scanned parameter. Fix: use one of "
+                                  f"{ELASTIC_PARAMS}")
+            bad = sorted(set(at) - (set(ELASTIC_PARAMS) - {param}))
+            if bad:
+                raise ConfigError(f"{where}.elastic.scan_at.{param}: {bad} cannot be set there (the scan varies "
+                                  f"{param} itself). Fix: set only {sorted(set(ELASTIC_PARAMS) - {param})}")
         for param in ELASTIC_PARAMS:
             if not any(_tighter(param, v, ref[param]) for v in getattr(self.elastic, param)):
                 raise ConfigError(f"{where}.elastic.{param}: the scan {getattr(self.elastic, param)} has no value "
@@ -100,6 +118,11 @@ class ConvergenceSettings:
 
 def _tighter(param: str, value: float, than: float) -> bool:
     return (value - than) * TIGHTER[param] > 1e-12
+
+
+def at_least_as_tight(settings: dict[str, float], reference: dict[str, Any]) -> bool:
+    """Whether ``settings`` (k-point density, smearing, cutoff) are the reference's or tighter in every one."""
+    return all((float(settings[p]) - float(reference[p])) * TIGHTER[p] > -1e-9 for p in ELASTIC_PARAMS)
 
 
 def scan(values: list[float], centre: float, param: str) -> list[float]:
@@ -187,8 +210,9 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
             calc(atoms, ref, "eos", f"a={a_guess * (1 + s):.5f}")
         a_ref = _eos_fit([r for r in rows if r["series"] == "eos"], mat)["a0"]
         for param in ELASTIC_PARAMS:
+            at = {k: float(v) for k, v in el.scan_at.get(param, {}).items()}
             for value in scan(getattr(el, param), el.reference[param], param):
-                settings = replace(ref, **{param: value})
+                settings = replace(ref, **at, **{param: value})
                 for mode, e in elastic_strains(float(el.strain)):
                     atoms = mat.primitive_cell(a_ref)
                     atoms.set_cell(deform_cell(atoms.cell[:], e), scale_atoms=True)
@@ -271,9 +295,15 @@ def cells_table(rows: list[dict[str, Any]], configured: dict[str, Any], tol: dic
     return table
 
 
-def elastic_table(rows: list[dict[str, Any]], reference: dict[str, Any]) -> list[dict]:
-    """C11, C12, C44 at every scanned setting; change to the next tighter value of the same scan."""
+def elastic_table(rows: list[dict[str, Any]], reference: dict[str, Any],
+                  scan_at: dict[str, dict[str, float]] | None = None) -> list[dict]:
+    """C11, C12, C44 at every scanned setting; change to the next tighter value of the same scan.
+
+    Each row's ``centre`` marks the scan's value at the reference's ``param``, whose change is the remaining error;
+    ``reference`` marks the row computed at the reference settings themselves (not where ``scan_at`` moved the
+    scan elsewhere)."""
     table = []
+    scan_at = scan_at or {}
     for param in ELASTIC_PARAMS:
         series = [r for r in rows if r["series"] == param]
         values = scan([r[param] for r in series], reference[param], param)
@@ -293,15 +323,18 @@ def elastic_table(rows: list[dict[str, Any]], reference: dict[str, Any]) -> list
                           "next": float("nan") if nxt is None else nxt,
                           "wall_time": float(sum(r["wall_time"] for r in series
                                                  if math.isclose(float(r[param]), v))),
-                          "reference": math.isclose(v, float(reference[param]))})
+                          "centre": math.isclose(v, float(reference[param])),
+                          "at": dict(scan_at.get(param, {})),
+                          "reference": math.isclose(v, float(reference[param])) and not scan_at.get(param)})
     return table
 
 
 def remaining_error(table: list[dict]) -> dict[str, dict[str, float]]:
-    """Per constant and parameter: the reference's change to the next tighter value of that scan."""
+    """Per constant and parameter: the change of the scan's centre (the reference value) to the next tighter
+    value of that scan."""
     out: dict[str, dict[str, float]] = {k: {} for k in CONSTANTS}
     for row in table:
-        if row["reference"]:
+        if row["centre"]:
             for k, ch in zip(CONSTANTS, row["change"], strict=True):
                 out[k][row["parameter"]] = float(ch)
     return out
@@ -351,7 +384,7 @@ def analyse(cells: str, elastic: str, training: str | None = None) -> Convergenc
     mat = Material.from_dict(json.loads(el_attrs["material"]))
     tol = conv.tolerances
     ctab = cells_table(cell_rows, configured, tol)
-    etab = elastic_table(el_rows, reference)
+    etab = elastic_table(el_rows, reference, conv.elastic.scan_at)
     remaining = remaining_error(etab)
     eos_rows = [r for r in el_rows if r["series"] == "eos"]
     eos = {k: v for k, v in _eos_fit(eos_rows, mat).items() if k in ("a0", "a0_std", "B", "B_std")}
@@ -379,7 +412,9 @@ def write_artifacts(study: ConvergenceStudy, inputs: list[str], out: str, proper
         "elastic_parameter": [r["parameter"] for r in etab], "elastic_value": [r["value"] for r in etab],
         "elastic_kpts": [r["kpts"] for r in etab], "elastic_C": [r["C"] for r in etab],
         "elastic_C_std": [r["C_std"] for r in etab], "elastic_change": [r["change"] for r in etab],
-        "elastic_reference": [r["reference"] for r in etab],
+        "elastic_reference": [r["reference"] for r in etab], "elastic_centre": [r["centre"] for r in etab],
+        "elastic_kpt_density": [float(r["at"].get("kpt_density", study.reference["kpt_density"]))
+                                if r["parameter"] != "kpt_density" else r["value"] for r in etab],
     }
     attrs = {"tolerances": study.tolerances, "configured": study.configured, "reference": study.reference,
              "remaining": study.remaining, "verdict": study.verdict, "eos": study.eos}

@@ -47,8 +47,11 @@ def write_markdown(study: ConvergenceStudy, path: str | Path, figure_name: str) 
         cs = [f"{c:.1f} ± {s:.1f}" if math.isfinite(s) else f"{c:.1f}" for c, s in zip(r["C"], r["C_std"],
                                                                                         strict=True)]
         ch = " / ".join(fmt(100 * x, 2) for x in r["change"])
+        at = ", ".join(f"{k} {v:g}" for k, v in r["at"].items())
+        mark = "reference" if r["reference"] else (f"reference {r['parameter']}, at {at}" if r["centre"] and at
+                                                   else f"at {at}" if at else "")
         lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | {' | '.join(cs)} | "
-                     f"{ch} | {'reference' if r['reference'] else ''} |")
+                     f"{ch} | {mark} |")
     ref = next(r for r in etab if r["reference"])
     lines += ["", f"Remaining convergence error at the reference settings (within {100 * tol['elastic']:g}%: "
               f"{ok[verdict['elastic_converged']]}):", ""]
@@ -94,7 +97,7 @@ def plot(study: ConvergenceStudy, path: str | Path) -> None:
     for ax, param in zip(axes[1], ELASTIC_PARAMS, strict=True):
         rows = [r for r in etab if r["parameter"] == param]
         x = [r["value"] for r in rows]
-        ref = next(r for r in rows if r["reference"])
+        ref = next(r for r in rows if r["centre"])
         for j, k in enumerate(CONSTANTS):
             ax.errorbar(x, [r["C"][j] for r in rows], yerr=[r["C_std"][j] for r in rows], marker="o", label=k,
                         capsize=2)
@@ -103,7 +106,9 @@ def plot(study: ConvergenceStudy, path: str | Path) -> None:
         ax.axvline(reference[param], color="grey", lw=0.8, ls=":", label="reference")
         ax.set_xlabel(labels[param])
         ax.set_ylabel("elastic constant (GPa)")
-        ax.set_title(f"primitive cell vs {param} (bands: ±{100 * tol['elastic']:g}%)")
+        at = ", ".join(f"{k} {v:g}" for k, v in ref["at"].items())
+        ax.set_title(f"primitive cell vs {param}" + (f" (at {at})" if at else "")
+                     + f"\n(bands: ±{100 * tol['elastic']:g}%)", fontsize=9)
         ax.legend(fontsize=8)
     save(fig, path, dpi=120)
 

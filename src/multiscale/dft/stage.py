@@ -86,16 +86,22 @@ def _concat(calcs: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]],
 def converged_configurations(elastic_runs: str) -> dict[str, Any]:
     """The convergence study's primitive cells (its elastic part) as dataset rows of the fidelity 'converged'.
 
-    Every distinct calculation of the part: the EOS at the reference settings and each strained cell (unstrained,
-    +-normal, +shear) of the k-point, smearing and cutoff scans (the reference row of each scan is one calculation,
-    taken once). Their labels are stresses and forces only: energy NaN, because the scans use several k-meshes and
+    Every distinct calculation of the part at settings at least as tight as the reference in every parameter
+    (k-point density, smearing, cutoff): the EOS at the reference settings and each strained cell (unstrained,
+    +-normal, +shear) of the scans (the reference row of each scan is one calculation, taken once). A looser scan
+    value (e.g. a k-mesh below the reference's, or a cutoff scan run on a coarser mesh through
+    ``convergence.elastic.scan_at``) measures a convergence error; it is no converged label. Their labels are
+    stresses and forces only: energy NaN, because the scans use several k-meshes and
     cutoffs, so their energies share no reference with each other or with the training settings. Groups:
     ``converged_eos`` and ``converged_elastic``."""
     art = read_artifact(elastic_runs, "dft_convergence_runs")
     material = Material.from_dict(json.loads(art.attrs["material"]))
     images = images_from_arrays(art.data, labels=False)
+    reference = json.loads(art.attrs["reference"])
     seen, rows = set(), []
     for i, atoms in enumerate(images):
+        if not convergence.at_least_as_tight({p: float(art[p][i]) for p in convergence.ELASTIC_PARAMS}, reference):
+            continue
         strain = art["strain_voigt"][i]
         label = str(art["structure"][i]) + ("-" if strain.sum() < 0 else "+" if strain.any() else "")
         key = (float(art["ecut"][i]), float(art["kpt_density"][i]), float(art["smearing"][i]), label)

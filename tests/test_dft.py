@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from multiscale.artifacts import read_artifact
+from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.dft import calculator
 from multiscale.dft.calculator import compute_cached, kpoint_mesh, run_single_point
 from multiscale.dft.stage import run_configuration, write_structures
@@ -379,3 +379,35 @@ def test_a_scan_moved_elsewhere_must_not_set_its_own_parameter():
     conv = ConvergenceSettings.from_dict({"elastic": {"scan_at": {"xc": {"ecut": 400.0}}}})
     with pytest.raises(ConfigError, match=r"scan_at.xc: not a scanned parameter"):
         conv.check(DFTSettings())
+
+
+def test_a_ferromagnet_is_computed_spin_polarised_and_its_moments_reach_the_dataset(tmp_path):
+    """Ni (dft.magmom auto: 0.606 muB, the measured moment) runs spin-polarised: a moment near the measured one,
+    an energy below the spin-paired state's; the moments are stored in the calculation and reach the dataset and
+    its extxyz export; spin-paired elements keep their cache keys."""
+    from ase.io import read
+
+    from multiscale.dft.calculator import DFTSettings, cache_key, calc_data, initial_moments
+    from multiscale.dft.stage import gather
+
+    ni = bulk("Ni", "fcc", a=3.52)
+    auto = DFTSettings(ecut=300.0, kpt_density=3.0, smearing=0.1, cache_dir=str(tmp_path / "cache"))
+    paired = DFTSettings(**{**auto.__dict__, "magmom": 0.0})
+    assert initial_moments(ni, auto) == pytest.approx([0.606]) and not initial_moments(ni, paired).any()
+    assert cache_key(ni, auto) != cache_key(ni, paired)
+    al = bulk("Al", "fcc", a=4.04)
+    assert cache_key(al, auto) == cache_key(al, paired)  # nothing magnetic: the key it always had
+    spin, none = run_single_point(ni, auto), run_single_point(ni, paired)
+    assert 0.45 < spin["magmom"] < 0.8 and "magmom" not in none
+    assert spin["energy"] < none["energy"] - 0.01  # eV/atom: the ferromagnetic state is the lower one
+    with pytest.raises(ConfigError, match="dft.magmom = 'up'"):
+        DFTSettings(magmom="up")
+
+    ni.info.update(name="ni", group="eos", metadata="{}")
+    calc = write_artifact(tmp_path / "ni.h5", "dft_calc", calc_data(ni, spin), {
+        "name": "ni", "group": "eos", "metadata": "{}", "settings": auto.physics(), "cache_key": "k", "retries": []})
+    gather([str(calc)], {"cache_dir": str(tmp_path)}, str(tmp_path / "ds.h5"), str(tmp_path / "ds.extxyz"))
+    ds = read_artifact(tmp_path / "ds.h5", "dft_dataset")
+    assert ds["initial_magmoms"] == pytest.approx([0.606]) and ds["magmoms"] == pytest.approx(spin["magmoms"])
+    frame = read(tmp_path / "ds.extxyz")
+    assert frame.get_initial_magnetic_moments() == pytest.approx([0.606])

@@ -105,8 +105,44 @@ def test_hole_cut_leaves_no_atom_below_the_minimum_coordination(orientation, rem
     coord = cKDTree(images).query_ball_point(pos, 0.5 * (1 + np.sqrt(2)) * 4.05 / np.sqrt(2) * 1.0,
                                              return_length=True) - 1
     hole = np.hypot(pos[:, 0], pos[:, 1]) < 1.5 * NM
-    assert coord[hole].min() >= spec.min_coordination
+    assert coord[hole].min() >= 7  # the fcc rule (spec.min_coordination None: the lattice's)
     assert set(map(tuple, np.round(clean.positions, 6))) <= set(map(tuple, np.round(raw.positions, 6)))
+
+
+@pytest.mark.parametrize("element, a0", [("Ta", 3.31), ("W", 3.17), ("Al", 4.04), ("Cu", 3.63)])
+@pytest.mark.parametrize("orientation", [[[1, 1, 0], [0, 0, 1], [1, -1, 0]], [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                                         [[1, -1, 0], [1, 1, -2], [1, 1, 1]]])
+def test_the_hole_keeps_its_configured_radius_on_every_lattice(element, a0, orientation):
+    """The clean-up rule comes from the lattice: in every 30-degree sector around the hole the innermost atom sits
+    within one nearest-neighbour distance of the configured radius (with the fcc threshold, 7, a bcc hole loses
+    its whole surface ring: 122 atoms for Ta, radius 0.8 -> 1.5 nm)."""
+    from ase.data import atomic_numbers, reference_states
+
+    from multiscale.material import nearest_neighbour_distance
+
+    material = Material(element, reference_states[atomic_numbers[element]]["symmetry"], a0)
+    spec = Specimen(size=6.0, hole_radius=0.8, frame=0.6, thickness=1, orientation=orientation)
+    plate = build_plate(spec, material, a0)
+    r = np.hypot(plate.positions[:, 0], plate.positions[:, 1])
+    sector = ((np.arctan2(plate.positions[:, 1], plate.positions[:, 0]) + np.pi) / (2 * np.pi) * 12).astype(int) % 12
+    innermost = np.array([r[sector == k].min() for k in range(12)])
+    assert innermost.min() >= 0.8 * NM
+    assert innermost.max() <= 0.8 * NM + nearest_neighbour_distance(material, a0)
+    assert plate.info["removed_at_hole"] <= 8
+
+
+def test_the_hole_clean_up_rule_is_the_fewest_neighbours_on_a_low_index_surface():
+    """LATTICE_TABLE's threshold = the smallest first-shell coordination of an atom on a {100}, {110}, {111} slab."""
+    from ase import build
+    from ase.neighborlist import neighbor_list
+
+    from multiscale.material import LATTICE_TABLE, SLABS, coordination_cutoff
+
+    for lattice, a0 in (("fcc", 4.04), ("bcc", 3.3)):
+        cut = coordination_cutoff(Material("Cu" if lattice == "fcc" else "Ta", lattice, a0), a0)
+        fewest = min(np.bincount(neighbor_list("i", getattr(build, name)("Cu", size=(3, 3, 8), a=a0, vacuum=8.0),
+                                               cut)).min() for name in SLABS[lattice].values())
+        assert LATTICE_TABLE[lattice]["hole_min_coordination"] == fewest
 
 
 def test_a_collapsed_defect_relaxation_is_not_a_defect_energy():

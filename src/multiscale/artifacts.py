@@ -142,6 +142,12 @@ KINDS: dict[str, ArtifactKind] = {
                 **_LABELS,
                 "scf_iterations": Dataset("i8", ("n_configs",), "1", "SCF iterations used"),
                 "wall_time": Dataset("f8", ("n_configs",), "s", "wall time of the calculation"),
+                "initial_magmoms": Dataset("f8", ("n_atoms_total",), "Bohr magneton",
+                                           "initial magnetic moments (spin-polarised calculations only)", True),
+                "magmoms": Dataset("f8", ("n_atoms_total",), "Bohr magneton",
+                                   "converged local magnetic moments (spin-polarised calculations only)", True),
+                "magmom": Dataset("f8", ("n_configs",), "Bohr magneton",
+                                  "total magnetic moment of the cell (spin-polarised calculations only)", True),
             },
             {
                 "name": "configuration name",
@@ -227,6 +233,10 @@ KINDS: dict[str, ArtifactKind] = {
                                     "'source' names the file and frame)"),
                 "scf_iterations": Dataset("i8", ("n_configs",), "1", "SCF iterations used (-1: external data)"),
                 "wall_time": Dataset("f8", ("n_configs",), "s", "wall time per calculation (NaN: external data)"),
+                "initial_magmoms": Dataset("f8", ("n_atoms_total",), "Bohr magneton", "initial magnetic moments "
+                                           "(a study with spin-polarised calculations; NaN: not recorded)", True),
+                "magmoms": Dataset("f8", ("n_atoms_total",), "Bohr magneton", "converged local magnetic moments "
+                                   "(a study with spin-polarised calculations; NaN: not recorded)", True),
             },
             {"settings": "JSON DFT settings", "dropped": "JSON list of dropped configurations and why",
              "fidelities": "JSON: per fidelity, the DFT settings of its labels and which labels are fitted "

@@ -29,7 +29,8 @@ def split_atoms(data: dict[str, np.ndarray]) -> list[slice]:
 
 
 def images_from_arrays(data: dict[str, np.ndarray], *, labels: bool = True) -> list[Atoms]:
-    """Rebuild Atoms (with names, groups, metadata and, if present, DFT labels as a calculator)."""
+    """Rebuild Atoms (with names, groups, metadata and, if present, DFT labels as a calculator, initial and
+    converged magnetic moments)."""
     images = []
     for i, sl in enumerate(split_atoms(data)):
         atoms = Atoms(numbers=data["numbers"][sl], positions=data["positions"][sl], cell=data["cell"][i],
@@ -37,10 +38,14 @@ def images_from_arrays(data: dict[str, np.ndarray], *, labels: bool = True) -> l
         for key, name in (("names", "name"), ("groups", "group"), ("metadata", "metadata"), ("fidelity", "fidelity")):
             if key in data:
                 atoms.info[name] = str(data[key][i])
+        if "initial_magmoms" in data and np.isfinite(data["initial_magmoms"][sl]).all():
+            atoms.set_initial_magnetic_moments(data["initial_magmoms"][sl])
         if labels and "energy" in data:
             energy = float(data["energy"][i])  # NaN: a fidelity without a shared energy reference (no label)
+            magmoms = data["magmoms"][sl] if "magmoms" in data and np.isfinite(data["magmoms"][sl]).all() else None
             atoms.calc = SinglePointCalculator(atoms, energy=energy if np.isfinite(energy) else None,
-                                               forces=data["forces"][sl], stress=data["stress"][i] / EV_PER_A3_TO_GPA)
+                                               forces=data["forces"][sl], stress=data["stress"][i] / EV_PER_A3_TO_GPA,
+                                               magmoms=magmoms)
         images.append(atoms)
     return images
 

@@ -30,6 +30,41 @@ CNA = {"fcc": (1, 0.854), "bcc": (3, 1.207)}
 STUDY_LATTICES = ("fcc", "bcc")
 A_GUESS_TOLERANCE = 0.10
 
+# The one table of what differs between lattices where a study builds structures, so no stage branches on the
+# lattice for it. ``hole_min_coordination``: the smallest number of first-shell neighbours an atom has on a
+# low-index ({100}, {110}, {111}) surface of the lattice (fcc: 7 on (110), 8 on (100), 9 on (111); bcc: 4 on
+# (100) and (111), 6 on (110); computed from ASE's slabs in the tests). A hole cut in a crystal keeps atoms with at
+# least this many neighbours (the surface a real hole would have) and removes the corner atoms no surface has;
+# with the fcc value, a bcc hole loses its whole surface ring and grows to twice its radius.
+LATTICE_TABLE: dict[str, dict[str, Any]] = {
+    "fcc": {"hole_min_coordination": 7},
+    "bcc": {"hole_min_coordination": 4},
+}
+# Initial magnetic moments (Bohr magnetons per atom) of the elements whose ground state is ferromagnetic: the
+# measured saturation moments at 0 K (C. Kittel, Introduction to Solid State Physics, 8th ed., Wiley (2005),
+# ch. 11, Table 2: Fe 2.22, Co 1.72, Ni 0.606). A DFT calculation of these elements starts spin-polarised from them
+# (``dft.magmom: auto``); every other element is computed spin-paired.
+MAGNETIC_MOMENTS: dict[str, float] = {"Fe": 2.22, "Co": 1.72, "Ni": 0.606}
+
+
+def hole_min_coordination(lattice: str, configured: int | None = None) -> int:
+    """The hole clean-up threshold: ``configured`` (``specimen.min_coordination``) if set, else the lattice's
+    value in :data:`LATTICE_TABLE`. Raises :class:`ConfigError` for a lattice the table does not hold."""
+    if configured is not None:
+        return int(configured)
+    if lattice not in LATTICE_TABLE:
+        raise ConfigError(f"material.lattice = '{lattice}': no hole clean-up rule for it. Fix: set "
+                          f"specimen.min_coordination, or use one of {sorted(LATTICE_TABLE)}")
+    return int(LATTICE_TABLE[lattice]["hole_min_coordination"])
+
+
+def initial_magnetic_moment(element: str, configured: float | str = "auto") -> float:
+    """Initial magnetic moment (Bohr magnetons per atom) of a DFT calculation: ``configured`` (``dft.magmom``) if a
+    number, else the element's entry of :data:`MAGNETIC_MOMENTS` (0: spin-paired)."""
+    if configured != "auto":
+        return float(configured)
+    return float(MAGNETIC_MOMENTS.get(element, 0.0))
+
 
 @dataclass
 class Material:

@@ -46,7 +46,9 @@ class Specimen:
     kernel: float = 0.4                   # nm, Gaussian width of the coarse-graining
     plasticity_strains: list[float] = field(default_factory=list)  # strain sweep for the onset of plasticity
     max_iterations: int = 5000            # minimiser iterations per relaxation; beyond: kept, marked unconverged
-    min_coordination: int = 7             # hole atoms with fewer neighbours are removed (repeatedly) when cut
+    # hole atoms with fewer neighbours are removed (repeatedly) when cut; None: the lattice's rule
+    # (multiscale.material.LATTICE_TABLE: fcc 7, bcc 4)
+    min_coordination: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> Specimen:
@@ -120,8 +122,12 @@ class Specimen:
         return np.where(inside, ij[:, 1] * n + ij[:, 0], -1)
 
     def description(self, lattice_constant: float, element: str, lattice: str,
-                    atoms_removed_at_hole: int = 0) -> SpecimenDescription:
-        """Machine-readable description: everything the continuum stage needs to rebuild the specimen."""
+                    atoms_removed_at_hole: int = 0, min_coordination: int | None = None) -> SpecimenDescription:
+        """Machine-readable description: everything the continuum stage needs to rebuild the specimen.
+
+        ``min_coordination``: the hole clean-up threshold the plate was cut with (default ``self.min_coordination``;
+        the MD stage passes the lattice's rule when that is None)."""
+        min_coordination = self.min_coordination if min_coordination is None else min_coordination
         return SpecimenDescription(
             geometry=SpecimenGeometry(
                 shape="square plate with a cylindrical through-hole", size_nm=self.size,
@@ -134,7 +140,7 @@ class Specimen:
             boundary_conditions=SpecimenLoading(
                 hole_axis_z="periodic (plane strain, eps_zz = 0)",
                 frame=f"atoms with |x| or |y| > {self.half_interior} nm displaced by u and held",
-                hole=f"traction free; atoms with fewer than {self.min_coordination} neighbours removed at the cut",
+                hole=f"traction free; atoms with fewer than {min_coordination} neighbours removed at the cut",
                 applied_displacement="u = (eps * x, 0, 0)", strain=self.strain),
             grid=SpecimenGrid(cell_nm=self.grid, kernel_nm=self.kernel, cells_per_edge=self.grid_centres()[1]),
             settings=asdict(self))

@@ -215,6 +215,9 @@ def label(structures: str, dft: dict, out: str, comm=None) -> None:
                 stress=np.array([c["stress"][0] for _, c in rows]).reshape(-1, 6),
                 scf_iterations=[int(c["scf_iterations"][0]) for _, c in rows],
                 wall_time=[float(c["wall_time"][0]) for _, c in rows], fidelity=["training"] * len(rows))
+    if any("initial_magmoms" in c.data for _, c in rows):  # spin-polarised labels: the moments travel along
+        data.update({k: np.concatenate([c.data.get(k, np.zeros(len(a))) for a, c in rows])
+                     for k in ("initial_magmoms", "magmoms")})
     write_artifact(out, "dft_dataset", data, {"settings": settings.physics(), "dropped": dropped,
                                               "fidelities": {"training": {"settings": settings.physics(),
                                                                           "labels": ["energy", "forces", "stress"]}}},
@@ -229,7 +232,11 @@ def extend(dataset: str, labels: Sequence[str], out: str) -> None:
     for path in labels:
         lab = read_artifact(path, "dft_dataset")
         rows = len(data["names"]) + sum(1 for _ in dropped)  # where this batch's rows start, drops included
-        for k, v in lab.data.items():
+        extra = dict(lab.data)
+        for k in ("initial_magmoms", "magmoms"):  # moments a batch does not record are unknown (NaN)
+            if k in data and k not in extra:
+                extra[k] = np.full(len(extra["numbers"]), np.nan)
+        for k, v in extra.items():
             if k in data:
                 data[k] = list(data[k]) + list(v) if isinstance(data[k], list) else np.concatenate([data[k], v])
         # a dropped label keeps its place after every row before it, so the base split never shifts

@@ -20,6 +20,7 @@ from ase import Atoms
 from multiscale.artifacts import digest, read_artifact, write_artifact
 from multiscale.config import settings_from_dict
 from multiscale.errors import ArtifactError, ConfigError, SCFConvergenceError
+from multiscale.material import initial_magnetic_moment
 from multiscale.units import EV_PER_A3_TO_GPA
 
 # Settings that change the physics (the cache key); the rest (cache location, failure policy) do not.
@@ -42,6 +43,10 @@ class DFTSettings:
     cache_dir: str = "results/cache/dft"
     configurations: dict[str, Any] = field(default_factory=dict)
     converged_labels: bool = False  # the convergence study's primitive cells join the dataset (fidelity 'converged')
+    # initial magnetic moment per atom (Bohr magnetons): "auto" = the element's measured moment for the
+    # ferromagnets of multiscale.material.MAGNETIC_MOMENTS (spin-polarised), 0 (spin-paired) for every other element;
+    # a number sets it for every atom (0: spin-paired)
+    magmom: float | str = "auto"
     external: list[dict[str, Any]] = field(default_factory=list)  # the user's own labelled files (dft.external)
 
     @classmethod
@@ -49,6 +54,9 @@ class DFTSettings:
         return settings_from_dict(cls, d, "dft")
 
     def __post_init__(self) -> None:
+        if self.magmom != "auto" and (isinstance(self.magmom, str) or float(self.magmom) < 0):
+            raise ConfigError(f"dft.magmom = {self.magmom!r}. Fix: use auto (the element's moment if it is a "
+                              f"ferromagnet, else spin-paired), 0 (spin-paired) or a moment in Bohr magnetons >= 0")
         if self.smearing_method not in SMEARING_METHODS:
             raise ConfigError(f"dft.smearing_method = '{self.smearing_method}'. Fix: use one of "
                               f"{sorted(SMEARING_METHODS)}")
@@ -116,6 +124,13 @@ def kpoints_for(atoms: Atoms, settings: DFTSettings) -> tuple[int, int, int]:
     return kpoint_mesh(atoms.cell[:] if ref is None else ref, settings.kpt_density, pbc)
 
 
+def initial_moments(atoms: Atoms, settings: DFTSettings) -> np.ndarray:
+    """Initial magnetic moment of each atom (Bohr magnetons, shape (n_atoms,)) from ``dft.magmom``
+    (:func:`multiscale.material.initial_magnetic_moment`): all zero means a spin-paired calculation."""
+    return np.array([initial_magnetic_moment(sym, settings.magmom) for sym in atoms.get_chemical_symbols()],
+                    float)
+
+
 def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
     from importlib.metadata import version
 
@@ -131,6 +146,9 @@ def cache_key(atoms: Atoms, settings: DFTSettings) -> str:
         structure["kpoint_cell"] = np.round(kpoint_cell(atoms), 8).tolist()
     if relax_spec(atoms) is not None:  # the labels are those of the relaxed structure
         structure["relax"] = relax_spec(atoms)
+    moments = initial_moments(atoms, settings)
+    if moments.any():  # a spin-polarised calculation (spin-paired ones keep the keys they always had)
+        structure["initial_magmoms"] = np.round(moments, 6).tolist()
     return digest({"structure": structure, "settings": settings.physics(), "gpaw": version("gpaw")})
 
 
@@ -170,6 +188,8 @@ def run_single_point(atoms: Atoms, settings: DFTSettings, txt: str | None = None
     relax = relax_spec(atoms)
     for attempt, safer in enumerate((False, True)):
         work = atoms.copy()
+        moments = initial_moments(atoms, settings)
+        work.set_initial_magnetic_moments(moments)  # nonzero: GPAW runs spin-polarised
         work.calc = _gpaw(settings, work, txt, safer, comm)
         t0 = time.perf_counter()
         try:
@@ -184,6 +204,9 @@ def run_single_point(atoms: Atoms, settings: DFTSettings, txt: str | None = None
         niter = int(work.calc.get_number_of_iterations())
         out = {"energy": float(energy), "forces": np.asarray(forces), "stress": np.asarray(stress),
                "scf_iterations": niter, "wall_time": time.perf_counter() - t0, "retries": retries}
+        if moments.any():
+            out.update(initial_magmoms=moments, magmoms=np.asarray(work.get_magnetic_moments(), float),
+                       magmom=float(work.get_magnetic_moment()))
         if relaxation is not None:
             out.update(positions=work.get_positions(), relaxation=relaxation)
         return out
@@ -208,12 +231,15 @@ def _relax(work: Atoms, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def calc_data(atoms: Atoms, result: dict[str, Any]) -> dict[str, Any]:
-    """Datasets of a ``dft_calc`` artifact (positions: the relaxed ones when the calculation relaxed them)."""
+    """Datasets of a ``dft_calc`` artifact (positions: the relaxed ones when the calculation relaxed them; the
+    initial and final magnetic moments when it was spin-polarised)."""
     return {
         "n_atoms": [len(atoms)], "numbers": atoms.numbers, "positions": result.get("positions", atoms.positions),
         "cell": [atoms.cell[:]], "pbc": [atoms.pbc], "energy": [result["energy"]], "forces": result["forces"],
         "stress": [result["stress"]], "scf_iterations": [result["scf_iterations"]],
         "wall_time": [result["wall_time"]],
+        **({"initial_magmoms": result["initial_magmoms"], "magmoms": result["magmoms"],
+            "magmom": [result["magmom"]]} if "magmoms" in result else {}),
     }
 
 

@@ -68,6 +68,7 @@ def _concat(calcs: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]],
     parts: dict[str, list] = {k: [] for k in ("n_atoms", "numbers", "positions", "cell", "pbc", "energy", "forces",
                                               "stress", "scf_iterations", "wall_time")}
     names, groups, metas, dropped = [], [], [], []
+    moments: dict[str, list] = {"initial_magmoms": [], "magmoms": []}
     for position, path in enumerate(calcs):
         art = read_artifact(path, "dft_calc")
         if len(art["n_atoms"]) == 0:  # dropped: its row position is kept, so the split of the others is unchanged
@@ -76,10 +77,14 @@ def _concat(calcs: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]],
             continue
         for k in parts:
             parts[k].append(art[k])
+        for k in moments:  # a spin-paired calculation has zero moments
+            moments[k].append(art.data.get(k, np.zeros(len(art["numbers"]))))
         names.append(art.attrs["name"]), groups.append(art.attrs["group"]), metas.append(art.attrs["metadata"])
     shapes = {"positions": (0, 3), "cell": (0, 3, 3), "pbc": (0, 3), "forces": (0, 3), "stress": (0, 6)}
     data = {k: np.concatenate(v) if v else np.zeros(shapes.get(k, (0,))) for k, v in parts.items()}
     data.update(names=names, groups=groups, metadata=metas)
+    if any(np.any(m) for m in moments["initial_magmoms"]):  # a magnetic study: the moments travel with the data
+        data.update({k: np.concatenate(v) for k, v in moments.items()})
     return data, dropped, [str(c) for c in calcs]
 
 
@@ -133,7 +138,11 @@ def converged_configurations(elastic_runs: str) -> dict[str, Any]:
 
 
 def _append(data: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Append the dataset rows ``extra`` to ``data`` (same keys), in place."""
+    """Append the dataset rows ``extra`` to ``data`` (same keys), in place. Per-atom magnetic moments ``data`` has
+    and ``extra`` lacks (rows from a source that does not record them) are NaN: unknown, not zero."""
+    for key in ("initial_magmoms", "magmoms"):
+        if key in data and key not in extra:
+            extra = {**extra, key: np.full(len(extra["numbers"]), np.nan)}
     for key, value in extra.items():
         data[key] = np.concatenate([np.asarray(data[key]), np.asarray(value)]) if len(data[key]) else value
 

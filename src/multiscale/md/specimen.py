@@ -16,7 +16,14 @@ from ase import Atoms
 
 from multiscale.grading import EXTRAPOLATION_THRESHOLD, Grader
 from multiscale.lammps import Potential, Session, create_system, instance, per_atom, run
-from multiscale.material import CNA, Material, coordination_cutoff, neighbour_shells, oriented_crystal
+from multiscale.material import (
+    CNA,
+    Material,
+    coordination_cutoff,
+    hole_min_coordination,
+    neighbour_shells,
+    oriented_crystal,
+)
 from multiscale.specimen import Kernel, Specimen, cell_statistics
 from multiscale.units import ANGSTROM_PER_NM as NM
 from multiscale.units import BAR_TO_GPA
@@ -47,13 +54,15 @@ def build_plate(spec: Specimen, material: Material, a0: float) -> Atoms:
 
 
 def _clean_hole(plate: Atoms, spec: Specimen, material: Material, a0: float) -> Atoms:
-    """Remove, repeatedly, atoms at the hole with fewer than ``spec.min_coordination`` neighbours.
+    """Remove, repeatedly, atoms at the hole with fewer than ``spec.min_coordination`` neighbours (default: the
+    lattice's rule, :func:`multiscale.material.hole_min_coordination`).
 
-    A circular cut through a crystal leaves a few corner atoms with 3-6 neighbours, fewer than on any low-index
-    surface (fcc: 7 on (110), 8 on (100), 9 on (111)); such atoms would not survive at a real surface, and no
-    potential is trained on them. The removed count is part of the specimen description."""
+    A circular cut through a crystal leaves a few corner atoms with fewer neighbours than on any low-index
+    surface (fcc: 7 on (110), 8 on (100), 9 on (111); bcc: 4 on (100) and (111)); such atoms would not survive at
+    a real surface, and no potential is trained on them. The removed count is part of the specimen description."""
     from scipy.spatial import cKDTree
 
+    minimum = hole_min_coordination(material.lattice, spec.min_coordination)
     first, second = neighbour_shells(material, a0)
     near = np.hypot(plate.positions[:, 0], plate.positions[:, 1]) < spec.hole_radius * NM + 2 * second
     lz = plate.cell[2, 2]
@@ -64,7 +73,7 @@ def _clean_hole(plate: Atoms, spec: Specimen, material: Material, a0: float) -> 
         counts = cKDTree(images).query_ball_point(pos[near], (first + second) / 2, return_length=True) - 1
         coord = np.full(len(plate), 99)
         coord[near] = counts
-        drop = near & (coord < spec.min_coordination)
+        drop = near & (coord < minimum)
         if not drop.any():
             break
         removed += int(drop.sum())

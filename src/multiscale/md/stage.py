@@ -13,7 +13,7 @@ from multiscale.artifacts import read_artifact, read_properties, write_artifact
 from multiscale.errors import CalculationError
 from multiscale.fileio import write_text_atomic
 from multiscale.lammps import Potential, Session, baseline_potential
-from multiscale.material import Material
+from multiscale.material import Material, hole_min_coordination
 from multiscale.md.properties import CrystalCheck, MDSettings, posterior_properties, thermal_expansion
 from multiscale.md.specimen import (
     CoarseGrainer,
@@ -202,7 +202,9 @@ def run_specimen(potential: str, properties: str, material: dict[str, Any], md: 
     data["monitor_step"] = data["monitor_step"].astype(int)
     data["monitor_n_above"] = data["monitor_n_above"].astype(int)
     write_artifact(out, "md_specimen", data, {
-        "specimen": spec.description(a0, mat.element, mat.lattice, removed), "flagged": bool(flagged),
+        "specimen": spec.description(a0, mat.element, mat.lattice, removed,
+                                     hole_min_coordination(mat.lattice, spec.min_coordination)),
+        "flagged": bool(flagged),
         "bulk_stress": bulk.tolist(), "far_field": far_info,
         "plasticity": plasticity, "potential": pot.name, "relaxations": [Relaxation(**r) for r in stops],
         "settings": json.dumps({"md": md, "specimen": specimen})},

@@ -21,6 +21,7 @@ include: "workflow/rules/md.smk"
 include: "workflow/rules/continuum.smk"
 include: "workflow/rules/divergence.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/transfer.smk"
 
 
 rule all:

@@ -26,7 +26,7 @@ LAYERS = {
     "multiscale.atomsio": 4, "multiscale.integrity": 3,
     # stages, in data-flow order
     "multiscale.dft": 10, "multiscale.mlip": 11, "multiscale.md": 12, "multiscale.continuum": 13,
-    "multiscale.divergence": 14, "multiscale.active": 15,
+    "multiscale.divergence": 14, "multiscale.active": 15, "multiscale.transfer": 16,
     # orchestration: whole-study validation, sweeps, benchmarks, the command line
     "multiscale.study": 20, "multiscale.sweep": 21, "multiscale.benchmarks": 21, "multiscale.cli": 22,
     "multiscale.__main__": 23,

@@ -183,6 +183,28 @@ KINDS: dict[str, ArtifactKind] = {
              "convergence": "JSON convergence settings"},
         ),
         ArtifactKind(
+            "transfer_curve",
+            1,
+            "Few-shot transfer (multiscale.transfer): test force RMSE of a held-out element vs DFT calls, learned "
+            "prior vs default prior, one row per (prior, DFT-call count).",
+            {
+                "prior": Dataset(STR, ("n_points",), "-", "default or learned"),
+                "calls": Dataset("i8", ("n_points",), "1", "DFT calls on the target (its EOS cells included)"),
+                "rmse": Dataset("f8", ("n_points",), "eV/Angstrom", "test force RMSE"),
+                "rmse_lo": Dataset("f8", ("n_points",), "eV/Angstrom", "5 % bootstrap quantile over test atoms"),
+                "rmse_hi": Dataset("f8", ("n_points",), "eV/Angstrom", "95 % bootstrap quantile over test atoms"),
+                "added": Dataset(STR, ("n_points",), "-", "the configuration added at this count ('' at the start)"),
+            },
+            {"target": "held-out element", "sources": "JSON source elements", "scales": "JSON per element: a0, "
+             "B, length and energy scales of the reduced crystal", "target_force_rmse": "eV/Angstrom",
+             "calls_to_target": "JSON per prior: DFT calls to reach the target error (null: never)",
+             "zero_shot_force_rmse": "eV/Angstrom, the learned prior's mean alone",
+             "prior_mean": "JSON learned prior mean (reduced units)", "prior_std": "JSON learned prior std",
+             "source_coefficients": "JSON each source's fitted coefficients (reduced units)",
+             "noise_model": "JSON the sources' residual std per label kind (reduced units) and the row weights",
+             "settings": "JSON transfer settings"},
+        ),
+        ArtifactKind(
             "dft_convergence",
             2,
             "The DFT convergence study: errors of the training settings, and elastic constants vs settings.",

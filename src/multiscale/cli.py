@@ -256,6 +256,18 @@ def al_record(a):
            a.mlip, a.out, a.figure)
 
 
+def transfer_pool(a):
+    from multiscale.transfer.pool import label_pool
+
+    label_pool(a.element, a.transfer, a.dft, a.out, comm=_gpaw_comm())
+
+
+def transfer_curve(a):
+    from multiscale.transfer.curve import run
+
+    run(dict(item.partition("=")[::2] for item in a.pool), a.transfer, a.out, a.report, a.figure)
+
+
 def al_compare(a):
     from multiscale.active.stage import compare_rules
 
@@ -388,6 +400,13 @@ COMMANDS: dict[tuple[str, str | None], tuple[Callable, str, list[tuple[str, dict
     ("al", "compare"): (al_compare, "active learning: the selection rules of a sweep compared (DFT economy)", [
         ("--record", {"action": "append", "required": True, "help": "LABEL=al/record.h5, once per point"}),
         ("--out", {"required": True}), ("--figure", {"required": True})]),
+    ("transfer", "pool"): (transfer_pool, "few-shot transfer: one element's labelled pool (through the DFT cache)", [
+        ("--element", {"required": True}), ("--transfer", {"type": _json, "required": True}),
+        ("--dft", {"type": _json, "required": True}), ("--out", {"required": True})]),
+    ("transfer", "curve"): (transfer_curve, "few-shot transfer: learning curve, learned vs default prior", [
+        ("--pool", {"action": "append", "required": True, "help": "ELEMENT=pool.h5, once per element"}),
+        ("--transfer", {"type": _json, "required": True}), ("--out", {"required": True}),
+        ("--report", {"required": True}), ("--figure", {"required": True})]),
     ("report", "benchmarks"): (report_benchmarks, "aggregate benchmark files and workflow overhead", [
         ("--study-dir", {"required": True}), ("--metadata", {"default": ".snakemake/metadata"}),
         ("--config", {"type": _json, "required": True}), ("--out", {"required": True})]),

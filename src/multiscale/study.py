@@ -32,6 +32,7 @@ from multiscale.errors import ConfigError
 from multiscale.material import Material
 from multiscale.mlip.snap import LOOP_GROUP_PREFIX, SNAPSettings
 from multiscale.specimen import Specimen
+from multiscale.transfer.settings import TransferSettings
 from multiscale.units import ANGSTROM_PER_NM
 
 
@@ -117,6 +118,9 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
             variant = _build(problems, settings_from_dict, Specimen, section, f"{key} (with the specimen section)")
             if variant is not None and _passes(problems, variant.check, key) and snap is not None:
                 _passes(problems, variant.check_frame, snap.descriptor.cutoff / ANGSTROM_PER_NM, key)
+    transfer = _build(problems, TransferSettings.from_dict, config.get("transfer", {}))
+    if transfer is not None:
+        _passes(problems, transfer.check)
     if element_known:  # the experiment file the record will compare against, read as it will be read
         experiment = Path("data/experiment") / f"{material.element}.yaml"
         if experiment.exists():

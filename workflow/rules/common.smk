@@ -240,6 +240,8 @@ def final_targets():
         out.append(f"{RESULTS}/sweep.md")
         if sum(bool(p.config["active_learning"]["iterations"]) for p in POINTS) > 1:
             out.append(f"{RESULTS}/al_comparison.md")
+    if config["transfer"]["target"]:
+        out += [f"{RESULTS}/transfer/transfer.md", f"{RESULTS}/transfer/transfer.h5"]
     out.append(f"{RESULTS}/benchmarks.md")
     return sorted(set(out))
 

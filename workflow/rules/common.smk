@@ -246,5 +246,11 @@ def final_targets():
     return sorted(set(out))
 
 
+def transfer_pools(wildcards):
+    """The transfer experiment's pools, one per element (sources and target)."""
+    t = config["transfer"]
+    return {e: f"{RESULTS}/transfer/pool_{e}.h5" for e in t["sources"] + [t["target"]]}
+
+
 def experiment_arg():
     return f"--experiment {EXPERIMENT}" if os.path.exists(EXPERIMENT) else ""

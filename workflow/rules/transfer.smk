@@ -1,8 +1,4 @@
-# Few-shot transfer across elements (multiscale.transfer): `snakemake --cores 2 --configfile X transfer`.
-
-
-def transfer_pools(wildcards):
-    return {e: f"{RESULTS}/transfer/pool_{e}.h5" for e in config["transfer"]["sources"] + [config["transfer"]["target"]]}
+# Few-shot transfer across elements (multiscale.transfer): `snakemake --cores 2 transfer --configfile X`.
 
 
 rule transfer_pool:

@@ -49,7 +49,10 @@ def test_dataclass_defaults_match_schema():
     from multiscale.md.properties import MDSettings
     from multiscale.mlip.snap import SNAPSettings
 
+    from multiscale.study import resolve_material_defaults
+
     defaults = validate_config({})
+    resolve_material_defaults(defaults)  # mlip.rcutfac: auto -> the default material's (Al: 4.8, the dataclass')
     for obj, section in ((DFTSettings(), "dft"), (MDSettings(), "md"), (ContinuumSettings(), "continuum")):
         for f in dataclasses.fields(obj):
             if f.name in defaults[section] and f.name not in ("configurations", "cache_dir"):

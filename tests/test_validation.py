@@ -66,6 +66,18 @@ def test_another_cubic_element_in_its_reference_crystal_passes(tmp_path):
     assert load_study(ROOT / "config/config.yaml", ok)["material"]["element"] == "Ta"
 
 
+@pytest.mark.parametrize("study, cutoff", [(None, 4.8), ("cu.yaml", 4.31), ("ta.yaml", 4.82)])
+def test_the_snap_cutoff_follows_the_lattice_from_one_table(study, cutoff):
+    """mlip.rcutfac: auto is 1.68 nearest-neighbour distances (multiscale.material.LATTICE_TABLE); the named
+    studies of other elements set only the material."""
+    files = [ROOT / "config/config.yaml"] + ([ROOT / "config/studies/tiny.yaml", ROOT / "config/studies" / study]
+                                             if study else [])
+    config = load_study(*files)
+    assert config["mlip"]["rcutfac"] == cutoff
+    if study:
+        assert set(yaml.safe_load((ROOT / "config/studies" / study).read_text())) == {"study", "material"}
+
+
 def test_element_whose_reference_crystal_is_not_fcc_or_bcc_is_refused(tmp_path):
     for element, crystal in (("Ti", "hcp"), ("Si", "diamond"), ("Po", "sc")):
         msg = rejected(tmp_path, {"material": {"element": element}}, "material.element", crystal)

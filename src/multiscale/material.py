@@ -36,9 +36,15 @@ A_GUESS_TOLERANCE = 0.10
 # (100) and (111), 6 on (110); computed from ASE's slabs in the tests). A hole cut in a crystal keeps atoms with at
 # least this many neighbours (the surface a real hole would have) and removes the corner atoms no surface has;
 # with the fcc value, a bcc hole loses its whole surface ring and grows to twice its radius.
+#
+# ``snap_cutoff_nn``: the SNAP cutoff (``mlip.rcutfac: auto``) in nearest-neighbour distances: 1.68, aluminium's
+# 4.8 A (between the 2nd and 3rd fcc shells, at 1.41 and 1.73); for bcc it takes 3 shells (1, 1.15, 1.63), as the
+# published bcc SNAPs shipped with LAMMPS do (Ta06A 4.67 A = 1.63, W 4.73 A = 1.73, Mo 4.6 A = 1.69).
+# The specimen's hole axis needs no entry: the default orientation (x [110], y [001], hole axis [1-10]) holds two
+# {111} slip planes of fcc and two {112}<111> edge systems of bcc (Schmid factor ~0.47 under the x load).
 LATTICE_TABLE: dict[str, dict[str, Any]] = {
-    "fcc": {"hole_min_coordination": 7},
-    "bcc": {"hole_min_coordination": 4},
+    "fcc": {"hole_min_coordination": 7, "snap_cutoff_nn": 1.68},
+    "bcc": {"hole_min_coordination": 4, "snap_cutoff_nn": 1.68},
 }
 # Initial magnetic moments (Bohr magnetons per atom) of the elements whose ground state is ferromagnetic: the
 # measured saturation moments at 0 K (C. Kittel, Introduction to Solid State Physics, 8th ed., Wiley (2005),
@@ -56,6 +62,17 @@ def hole_min_coordination(lattice: str, configured: int | None = None) -> int:
         raise ConfigError(f"material.lattice = '{lattice}': no hole clean-up rule for it. Fix: set "
                           f"specimen.min_coordination, or use one of {sorted(LATTICE_TABLE)}")
     return int(LATTICE_TABLE[lattice]["hole_min_coordination"])
+
+
+def snap_cutoff(material: Material) -> float:
+    """The SNAP cutoff of ``mlip.rcutfac: auto`` (Angstrom): the lattice's ``snap_cutoff_nn`` nearest-neighbour
+    distances at ``material.a_guess``, rounded to 0.01 A (aluminium: 4.80, copper 4.31, tantalum 4.82). Raises
+    :class:`ConfigError` for a lattice the table does not hold."""
+    if material.lattice not in LATTICE_TABLE:
+        raise ConfigError(f"material.lattice = '{material.lattice}': no SNAP cutoff rule for it. Fix: set "
+                          f"mlip.rcutfac (Angstrom), or use one of {sorted(LATTICE_TABLE)}")
+    nn = nearest_neighbour_distance(material, material.a_guess)
+    return round(float(LATTICE_TABLE[material.lattice]["snap_cutoff_nn"]) * nn, 2)
 
 
 def initial_magnetic_moment(element: str, configured: float | str = "auto") -> float:

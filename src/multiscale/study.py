@@ -29,8 +29,8 @@ from multiscale.dft.external import CONVERGED, TRAINING, check_fidelities, exter
 from multiscale.divergence.atlas import AtlasSettings
 from multiscale.divergence.transitions import load_experiment
 from multiscale.errors import ConfigError
-from multiscale.material import Material
-from multiscale.mlip.snap import LOOP_GROUP_PREFIX, SNAPSettings
+from multiscale.material import Material, snap_cutoff
+from multiscale.mlip.snap import LOOP_GROUP_PREFIX, DescriptorSettings, SNAPSettings
 from multiscale.specimen import Specimen
 from multiscale.transfer.settings import TransferSettings
 from multiscale.units import ANGSTROM_PER_NM
@@ -156,8 +156,23 @@ def validate_study(config: Mapping[str, Any], sources: Sequence[str | Path] = ()
     ``sources`` are the files the config came from. Raises :class:`ConfigError` naming them, listing every problem
     with its key and fix (the schema's problems first; the semantic checks run on a schema-valid config)."""
     filled = validate_config(config, sources)
+    resolve_material_defaults(filled)
     semantic_checks(filled, ", ".join(str(s) for s in sources) or "<config>")
     return filled
+
+
+def resolve_material_defaults(config: dict[str, Any]) -> None:
+    """Replace the per-element defaults a config leaves to the material (``mlip.rcutfac: auto``: the lattice's
+    cutoff rule, :func:`multiscale.material.snap_cutoff`) by their values, in place, so every rule sees numbers.
+    A material the checks will refuse gets the dataclass default here; its own error is reported by them."""
+    if config["mlip"].get("rcutfac") != "auto":
+        return
+    try:
+        material = Material.from_dict(config["material"])
+        material.check_crystal()
+        config["mlip"]["rcutfac"] = snap_cutoff(material)
+    except (ConfigError, KeyError, TypeError):
+        config["mlip"]["rcutfac"] = DescriptorSettings().rcutfac
 
 
 def load_study(*paths: str | Path) -> dict[str, Any]:

@@ -284,9 +284,10 @@ class BayesianSNAP:
 
         The default prior is zero-mean and isotropic on the standardised coefficients. With ``prior`` the
         coefficients are beta = mean + L z with z ~ N(0, I / lambda) and L L^T the prior covariance (Cholesky):
-        the same estimator on the whitened columns x L and the residual targets y - x . mean; the noise precision is evidence-optimised, lambda
-        (the prior's overall width) too if ``prior.evidence_width``, else pinned at 1 (:mod:`multiscale.transfer`
-        learns such a prior across elements)."""
+        the same estimator on the whitened columns x L and the residual targets y - x . mean. Lambda (the prior's
+        overall width) is evidence-optimised if ``prior.evidence_width``, else pinned at 1; the noise precision is
+        evidence-optimised unless ``prior.noise_precision`` pins it (:mod:`multiscale.transfer` learns such a
+        prior across elements)."""
         from sklearn.linear_model import BayesianRidge
 
         x, y, w = self.rows(desc, energies, forces, stresses, n_atoms, groups, fidelities)

@@ -411,3 +411,11 @@ def test_a_ferromagnet_is_computed_spin_polarised_and_its_moments_reach_the_data
     assert ds["initial_magmoms"] == pytest.approx([0.606]) and ds["magmoms"] == pytest.approx(spin["magmoms"])
     frame = read(tmp_path / "ds.extxyz")
     assert frame.get_initial_magnetic_moments() == pytest.approx([0.606])
+
+
+def test_a_spin_comparison_of_a_non_magnetic_element_is_refused_before_any_calculation(tmp_path):
+    from multiscale.dft.stage import spin_comparison
+
+    with pytest.raises(ConfigError, match="Al: dft.magmom gives no initial moment"):
+        spin_comparison({"element": "Al", "lattice": "fcc", "a_guess": 4.04}, {"cache_dir": str(tmp_path)})
+    assert not any(tmp_path.iterdir())

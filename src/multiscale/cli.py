@@ -116,6 +116,19 @@ def dft_export(a):
     export_extxyz(a.dataset, a.out)
 
 
+def dft_magnetism(a):
+    from multiscale.dft.stage import spin_comparison
+
+    r = spin_comparison(a.material, a.dft, comm=_gpaw_comm())
+    print(f"{r['element']} primitive cell at a = {r['a']:g} A, {json.dumps(r['settings'])}")
+    print("| state | energy (eV/atom) | pressure (GPa) | moment (muB/atom) |\n|---|---|---|---|")
+    for state in ("polarised", "paired"):
+        x = r[state]
+        print(f"| spin-{state} | {x['energy']:.5f} | {x['pressure']:.3f} | {x['moment']:.3f} |")
+    print(f"spin-polarised minus spin-paired: {r['energy_difference_meV']:+.1f} meV/atom, "
+          f"{r['pressure_difference_GPa']:+.2f} GPa")
+
+
 def dft_convergence_run(a):
     from multiscale.dft.convergence import run_part
 
@@ -305,6 +318,8 @@ COMMANDS: dict[tuple[str, str | None], tuple[Callable, str, list[tuple[str, dict
         ("--dataset", {"required": True}), ("--eos", {"required": True}), ("--out", {"required": True})]),
     ("dft", "export"): (dft_export, "export a dataset artifact to extxyz", [
         ("--dataset", {"required": True}), ("--out", {"required": True})]),
+    ("dft", "magnetism"): (dft_magnetism, "spin-polarised vs spin-paired primitive cell (moment, energy, pressure)", [
+        ("--material", {"type": _json, "required": True}), ("--dft", {"type": _json, "required": True})]),
     ("dft", "convergence-run"): (dft_convergence_run, "one part of the DFT convergence study (cached GPAW runs)", [
         ("--part", {"choices": ["cells", "elastic"], "required": True}),
         ("--material", {"type": _json, "required": True}), ("--dft", {"type": _json, "required": True}),

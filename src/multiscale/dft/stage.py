@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from ase.data import chemical_symbols
 from multiscale.artifacts import read_artifact, write_artifact
 from multiscale.atomsio import images_from_arrays, metadata, split_atoms, structure_arrays
 from multiscale.dft import convergence, convergence_report
-from multiscale.dft.calculator import DFTSettings, compute_cached, smearing_label
+from multiscale.dft.calculator import DFTSettings, cached_single_point, compute_cached, smearing_label
 from multiscale.dft.external import CONVERGED, TRAINING, external_configurations
 from multiscale.dft.structures import NEEDS_A0, ConfigurationSettings, generate
 from multiscale.elastic import eos_properties, fit_cubic_elastic, lattice_from_volume, stress_tensor
@@ -292,3 +292,30 @@ def assemble_convergence(cells: str, elastic: str, out: str, markdown_out: str, 
     convergence.write_artifacts(study, [cells, elastic], out, properties_out)
     convergence_report.write_markdown(study, markdown_out, Path(figure).name)
     convergence_report.plot(study, figure)
+
+
+def spin_comparison(material: dict, dft: dict, comm=None) -> dict[str, Any]:
+    """The element's primitive cell at ``material.a_guess``, spin-polarised (``dft.magmom``, default the
+    element's measured moment, :data:`multiscale.material.MAGNETIC_MOMENTS`) and spin-paired, through the cache:
+    energies (eV/atom), pressures (GPa, -trace(stress)/3), the converged moment (Bohr magnetons per atom) and the
+    differences. Raises :class:`ConfigError` if the element has no initial moment (nothing to compare)."""
+    from multiscale.dft.calculator import initial_moments
+
+    mat = Material.from_dict(material)
+    polarised = DFTSettings.from_dict(dft)
+    paired = replace(polarised, magmom=0.0)
+    atoms = mat.primitive_cell()
+    atoms.info.update(name=f"{mat.element}_spin", group="spin", metadata="{}")
+    if not initial_moments(atoms, polarised).any():
+        raise ConfigError(f"{mat.element}: dft.magmom gives no initial moment, so there is no spin-polarised state "
+                          f"to compare. Fix: a ferromagnet (e.g. Ni, Fe, Co) or dft.magmom > 0")
+    out: dict[str, Any] = {"element": mat.element, "a": mat.a_guess, "settings": polarised.physics()}
+    for label, settings in (("polarised", polarised), ("paired", paired)):
+        path, _ = cached_single_point(atoms, settings, comm=comm)
+        art = read_artifact(path, "dft_calc")
+        out[label] = {"energy": float(art["energy"][0]) / len(atoms),
+                      "pressure": float(-np.mean(art["stress"][0][:3])),
+                      "moment": float(art.data["magmom"][0]) / len(atoms) if "magmom" in art.data else 0.0}
+    out["energy_difference_meV"] = 1000 * (out["polarised"]["energy"] - out["paired"]["energy"])
+    out["pressure_difference_GPa"] = out["polarised"]["pressure"] - out["paired"]["pressure"]
+    return out

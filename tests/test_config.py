@@ -48,7 +48,6 @@ def test_dataclass_defaults_match_schema():
     from multiscale.dft.calculator import DFTSettings
     from multiscale.md.properties import MDSettings
     from multiscale.mlip.snap import SNAPSettings
-
     from multiscale.study import resolve_material_defaults
 
     defaults = validate_config({})

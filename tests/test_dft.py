@@ -285,9 +285,9 @@ def test_convergence_errors_are_measured_against_the_tightest_setting():
         for mode, e in elastic_strains(0.01):
             at_rows.append(_conv_row("ecut", mode, 1, 0.0, stress=cubic_stiffness(*c) @ e, strain=e,
                                      **{**coarse, "ecut": v}))
-    etab = elastic_table(at_rows, ref, {"ecut": {"kpt_density": 6.0}})
+    etab = elastic_table(at_rows, ref, {"ecut": {"kpt_density": 6.0}})  # the scan moved to k-density 6
     assert remaining_error(etab)["C44"]["ecut"] == pytest.approx(0.01)
-    centre = next(r for r in etab if r["parameter"] == "ecut" and r["centre"])
+    centre = next(r for r in etab if r["parameter"] == "ecut" and r["at_reference_value"])
     assert not centre["reference"] and centre["at"] == {"kpt_density": 6.0}
     assert [r["parameter"] for r in etab if r["reference"]] == ["kpt_density", "smearing"]
 
@@ -379,6 +379,12 @@ def test_a_scan_moved_elsewhere_must_not_set_its_own_parameter():
     conv = ConvergenceSettings.from_dict({"elastic": {"scan_at": {"xc": {"ecut": 400.0}}}})
     with pytest.raises(ConfigError, match=r"scan_at.xc: not a scanned parameter"):
         conv.check(DFTSettings())
+    every = {"kpt_density": {"ecut": 500.0}, "smearing": {"kpt_density": 12.0}, "ecut": {"kpt_density": 6.0}}
+    with pytest.raises(ConfigError, match="moves every scan away from the reference"):
+        ConvergenceSettings.from_dict({"elastic": {"scan_at": every}}).check(DFTSettings())
+    # an entry that repeats the reference's value moves nothing
+    ConvergenceSettings.from_dict({"elastic": {"scan_at": {**every, "ecut": {"kpt_density": 10.0}}}}).check(
+        DFTSettings())
 
 
 def test_a_ferromagnet_is_computed_spin_polarised_and_its_moments_reach_the_dataset(tmp_path):

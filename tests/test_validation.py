@@ -232,6 +232,15 @@ def test_distinct_sweep_values_give_distinct_directories():
     assert len({p.tags["dft"] for p in points}) == 3
 
 
+def test_each_sweep_point_resolves_its_own_per_element_defaults():
+    """mlip.rcutfac: auto follows the swept lattice guess (as read, not the base point's resolved value)."""
+    from multiscale.config import read_config
+
+    cfg = read_config(ROOT / "config/config.yaml")
+    cfg["sweep"] = {"material.a_guess": [3.9, 4.2]}
+    assert [p.config["mlip"]["rcutfac"] for p in expand(cfg, ["<test>"])] == [4.63, 4.99]
+
+
 def test_a_swept_baseline_tags_only_what_compares_against_it():
     cfg = load_study(ROOT / "config/config.yaml")
     cfg["sweep"] = {"mlip.baseline": ["auto", None], "mlip.twojmax": [4, 6]}

@@ -228,8 +228,8 @@ KINDS: dict[str, ArtifactKind] = {
                 "elastic_change": Dataset("f8", ("n_el_rows", 3), "1",
                                           "relative change to the next tighter value of the scan (NaN: tightest)"),
                 "elastic_reference": Dataset("bool", ("n_el_rows",), "1", "the row of the reference setting"),
-                "elastic_centre": Dataset("bool", ("n_el_rows",), "1",
-                                          "the scan's value at the reference's (whose change is the remaining error)"),
+                "elastic_at_reference_value": Dataset("bool", ("n_el_rows",), "1", "the scan's value equal to the "
+                                                      "reference's (whose change is the remaining error)"),
                 "elastic_kpt_density": Dataset("f8", ("n_el_rows",), "1/Angstrom",
                                                "k-point density the row ran at (convergence.elastic.scan_at)"),
             },

@@ -62,11 +62,12 @@ def _gpaw_comm():
 
 # --------------------------------------------------------------------------------------------- actions
 def config_validate(a):
+    from multiscale.config import read_config
     from multiscale.study import load_study
     from multiscale.sweep import expand
 
     cfg = load_study(*a.files)
-    points = expand(cfg, a.files)  # every sweep point validated, each with its own directories
+    points = expand(read_config(*a.files), a.files)  # every sweep point validated, each with its own directories
     sweep = f", {len(points)} sweep points" if len(points) > 1 else ""
     print(json.dumps(cfg, indent=2) if a.show else f"ok: {', '.join(a.files)} (study '{cfg['study']}'{sweep})")
 

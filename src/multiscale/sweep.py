@@ -101,8 +101,11 @@ def _check_distinct(key: str, values: Sequence[Any], short: str, where: str) -> 
 
 
 def expand(config: Mapping[str, Any], sources: Sequence[str] = ()) -> list[Point]:
-    """All points of a (validated) study config; a config without a sweep is one point with label ''.
+    """All points of a study config; a config without a sweep is one point with label ''.
 
+    Every point is validated (:func:`multiscale.study.validate_study`), which resolves its per-element defaults
+    (``mlip.rcutfac: auto``) for that point: pass the config as read (``multiscale.config.read_config``), so a
+    sweep over the material gives each point its own cutoff (a validated config has them resolved already).
     Raises :class:`ConfigError` naming the files (``sources``) and the key for a sweep key that is not a setting or
     cannot be swept, an empty list of values, two values that map to one directory, or a point that fails
     :func:`multiscale.study.validate_study`."""
@@ -110,7 +113,8 @@ def expand(config: Mapping[str, Any], sources: Sequence[str] = ()) -> list[Point
     sweep = dict(config.get("sweep") or {})
     base = {k: v for k, v in config.items() if k != "sweep"}
     if not sweep:
-        return [Point("", {}, dict(config), {s: "" for s in STAGES})]
+        return [Point("", {}, validate_study(copy.deepcopy(dict(config)), list(map(str, sources))),
+                      {s: "" for s in STAGES})]
     schema = load_schema()
     for key, values in sweep.items():
         _check_key(schema, key, where)

@@ -25,7 +25,7 @@ if not getattr(workflow.deployment_settings, "deployment_method", None) and shut
 _sources = [str(f) for f in workflow.configfiles] or ["<command line>"]
 try:
     _validated = validate_study(config, sources=_sources)
-    POINTS = expand(_validated, _sources)
+    POINTS = expand(config, _sources)  # as read: each point resolves its own per-element defaults
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()

@@ -69,10 +69,11 @@ class ElasticScanSettings:
     # scan -> settings it runs at instead of the reference's (a partial dft section without the scanned key)
     scan_at: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def settings_for(self, param: str) -> dict[str, Any]:
-        """The settings the scan of ``param`` runs at, other than ``param`` itself: the reference, updated by
-        ``scan_at[param]``."""
-        return {**self.reference, **self.scan_at.get(param, {})}
+    def moved(self, param: str) -> dict[str, float]:
+        """The settings of ``scan_at[param]`` that differ from the reference: where the scan of ``param`` runs
+        away from the reference (empty: it passes through the reference)."""
+        return {k: float(v) for k, v in self.scan_at.get(param, {}).items()
+                if not math.isclose(float(v), float(self.reference[k]))}
 
 
 @dataclass
@@ -108,6 +109,10 @@ class ConvergenceSettings:
             if bad:
                 raise ConfigError(f"{where}.elastic.scan_at.{param}: {bad} cannot be set there (the scan varies "
                                   f"{param} itself). Fix: set only {sorted(set(ELASTIC_PARAMS) - {param})}")
+        if all(self.elastic.moved(p) for p in ELASTIC_PARAMS):
+            raise ConfigError(f"{where}.elastic.scan_at moves every scan away from the reference settings, so no "
+                              f"constant is computed at the reference. Fix: leave at least one of "
+                              f"{ELASTIC_PARAMS} out of {where}.elastic.scan_at")
         for param in ELASTIC_PARAMS:
             if not any(_tighter(param, v, ref[param]) for v in getattr(self.elastic, param)):
                 raise ConfigError(f"{where}.elastic.{param}: the scan {getattr(self.elastic, param)} has no value "
@@ -210,7 +215,7 @@ def run_part(part: str, material: dict, dft: dict, convergence: dict, eos: str |
             calc(atoms, ref, "eos", f"a={a_guess * (1 + s):.5f}")
         a_ref = _eos_fit([r for r in rows if r["series"] == "eos"], mat)["a0"]
         for param in ELASTIC_PARAMS:
-            at = {k: float(v) for k, v in el.scan_at.get(param, {}).items()}
+            at = el.moved(param)
             for value in scan(getattr(el, param), el.reference[param], param):
                 settings = replace(ref, **at, **{param: value})
                 for mode, e in elastic_strains(float(el.strain)):
@@ -296,14 +301,15 @@ def cells_table(rows: list[dict[str, Any]], configured: dict[str, Any], tol: dic
 
 
 def elastic_table(rows: list[dict[str, Any]], reference: dict[str, Any],
-                  scan_at: dict[str, dict[str, float]] | None = None) -> list[dict]:
+                  moved: dict[str, dict[str, float]] | None = None) -> list[dict]:
     """C11, C12, C44 at every scanned setting; change to the next tighter value of the same scan.
 
-    Each row's ``centre`` marks the scan's value at the reference's ``param``, whose change is the remaining error;
-    ``reference`` marks the row computed at the reference settings themselves (not where ``scan_at`` moved the
-    scan elsewhere)."""
+    ``moved``: per scan, the settings it ran at away from the reference (:meth:`ElasticScanSettings.moved`).
+    Each row's ``at_reference_value`` marks the scan's value equal to the reference's, whose change is the
+    remaining error; ``reference`` marks the row computed at the reference settings themselves (its scan not
+    moved)."""
     table = []
-    scan_at = scan_at or {}
+    moved = moved or {}
     for param in ELASTIC_PARAMS:
         series = [r for r in rows if r["series"] == param]
         values = scan([r[param] for r in series], reference[param], param)
@@ -323,18 +329,18 @@ def elastic_table(rows: list[dict[str, Any]], reference: dict[str, Any],
                           "next": float("nan") if nxt is None else nxt,
                           "wall_time": float(sum(r["wall_time"] for r in series
                                                  if math.isclose(float(r[param]), v))),
-                          "centre": math.isclose(v, float(reference[param])),
-                          "at": dict(scan_at.get(param, {})),
-                          "reference": math.isclose(v, float(reference[param])) and not scan_at.get(param)})
+                          "at_reference_value": math.isclose(v, float(reference[param])),
+                          "at": dict(moved.get(param, {})),
+                          "reference": math.isclose(v, float(reference[param])) and not moved.get(param)})
     return table
 
 
 def remaining_error(table: list[dict]) -> dict[str, dict[str, float]]:
-    """Per constant and parameter: the change of the scan's centre (the reference value) to the next tighter
+    """Per constant and parameter: the change of the scan's row at the reference value to the next tighter
     value of that scan."""
     out: dict[str, dict[str, float]] = {k: {} for k in CONSTANTS}
     for row in table:
-        if row["centre"]:
+        if row["at_reference_value"]:
             for k, ch in zip(CONSTANTS, row["change"], strict=True):
                 out[k][row["parameter"]] = float(ch)
     return out
@@ -384,7 +390,7 @@ def analyse(cells: str, elastic: str, training: str | None = None) -> Convergenc
     mat = Material.from_dict(json.loads(el_attrs["material"]))
     tol = conv.tolerances
     ctab = cells_table(cell_rows, configured, tol)
-    etab = elastic_table(el_rows, reference, conv.elastic.scan_at)
+    etab = elastic_table(el_rows, reference, {p: conv.elastic.moved(p) for p in ELASTIC_PARAMS})
     remaining = remaining_error(etab)
     eos_rows = [r for r in el_rows if r["series"] == "eos"]
     eos = {k: v for k, v in _eos_fit(eos_rows, mat).items() if k in ("a0", "a0_std", "B", "B_std")}
@@ -412,7 +418,8 @@ def write_artifacts(study: ConvergenceStudy, inputs: list[str], out: str, proper
         "elastic_parameter": [r["parameter"] for r in etab], "elastic_value": [r["value"] for r in etab],
         "elastic_kpts": [r["kpts"] for r in etab], "elastic_C": [r["C"] for r in etab],
         "elastic_C_std": [r["C_std"] for r in etab], "elastic_change": [r["change"] for r in etab],
-        "elastic_reference": [r["reference"] for r in etab], "elastic_centre": [r["centre"] for r in etab],
+        "elastic_reference": [r["reference"] for r in etab],
+        "elastic_at_reference_value": [r["at_reference_value"] for r in etab],
         "elastic_kpt_density": [float(r["at"].get("kpt_density", study.reference["kpt_density"]))
                                 if r["parameter"] != "kpt_density" else r["value"] for r in etab],
     }

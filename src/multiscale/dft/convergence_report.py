@@ -48,8 +48,8 @@ def write_markdown(study: ConvergenceStudy, path: str | Path, figure_name: str) 
                                                                                         strict=True)]
         ch = " / ".join(fmt(100 * x, 2) for x in r["change"])
         at = ", ".join(f"{k} {v:g}" for k, v in r["at"].items())
-        mark = "reference" if r["reference"] else (f"reference {r['parameter']}, at {at}" if r["centre"] and at
-                                                   else f"at {at}" if at else "")
+        mark = "reference" if r["reference"] else (f"reference {r['parameter']}, at {at}"
+                                                   if r["at_reference_value"] and at else f"at {at}" if at else "")
         lines.append(f"| {r['parameter']} | {r['value']:g} | {'x'.join(map(str, r['kpts']))} | {' | '.join(cs)} | "
                      f"{ch} | {mark} |")
     ref = next(r for r in etab if r["reference"])
@@ -97,7 +97,7 @@ def plot(study: ConvergenceStudy, path: str | Path) -> None:
     for ax, param in zip(axes[1], ELASTIC_PARAMS, strict=True):
         rows = [r for r in etab if r["parameter"] == param]
         x = [r["value"] for r in rows]
-        ref = next(r for r in rows if r["centre"])
+        ref = next(r for r in rows if r["at_reference_value"])
         for j, k in enumerate(CONSTANTS):
             ax.errorbar(x, [r["C"][j] for r in rows], yerr=[r["C_std"][j] for r in rows], marker="o", label=k,
                         capsize=2)

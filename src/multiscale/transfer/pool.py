@@ -24,14 +24,20 @@ REFERENCE_NN = 2.5
 
 def pool_structures(material: Material, pool: PoolSettings) -> list[Atoms]:
     """The pool of ``material`` (seeded, reproducible): EOS cells, then candidate and test cells (see
-    :class:`PoolSettings`), each with ``info`` name, group and JSON metadata (strain, rattle std in Angstrom)."""
+    :class:`PoolSettings`), each with ``info`` name, group and JSON metadata (strain, rattle std in Angstrom, and
+    ``kpoint_cell``: every cell is sampled on the unstrained cell's k-mesh,
+    :func:`multiscale.dft.calculator.kpoint_cell`)."""
     rng = np.random.default_rng([pool.seed, int(material.cubic_cell().numbers[0])])
     a = material.a_guess
+    # one k-mesh for the whole pool: the unstrained cell's (else a strained cell can cross a mesh size, and an
+    # EOS point on another mesh would distort the element's a0 and B, its scales)
+    mesh = material.cubic_cell(a).repeat(tuple(int(n) for n in pool.supercell)).cell[:].round(8).tolist()
+    eos_mesh = material.cubic_cell(a).cell[:].round(8).tolist()
     out = []
     for i, s in enumerate(np.linspace(-pool.eos_max_strain, pool.eos_max_strain, int(pool.eos_points))):
         atoms = material.cubic_cell(a * (1 + s))
         atoms.info.update(name=f"{material.element}_eos_{i}", group="eos",
-                          metadata=json.dumps({"linear_strain": float(s)}))
+                          metadata=json.dumps({"linear_strain": float(s), "kpoint_cell": eos_mesh}))
         out.append(atoms)
     scale = nearest_neighbour_distance(material, a) / REFERENCE_NN
     for group, count in (("candidate", pool.candidates), ("test", pool.test)):
@@ -43,7 +49,8 @@ def pool_structures(material: Material, pool: PoolSettings) -> list[Atoms]:
             std = float(rng.uniform(*pool.rattle)) * scale
             atoms.positions += rng.normal(0.0, std, atoms.positions.shape)
             atoms.info.update(name=f"{material.element}_{group}_{i}", group=group,
-                              metadata=json.dumps({"strain": e.round(6).tolist(), "rattle_std": std}))
+                              metadata=json.dumps({"strain": e.round(6).tolist(), "rattle_std": std,
+                                                   "kpoint_cell": mesh}))
             out.append(atoms)
     return out
 

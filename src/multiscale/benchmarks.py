@@ -14,7 +14,7 @@ from pathlib import Path
 from multiscale.artifacts import digest, software_versions
 from multiscale.fileio import write_text_atomic
 
-STAGES = ("dft", "mlip", "md", "continuum", "divergence", "sweep", "benchmarks")
+STAGES = ("dft", "mlip", "al", "md", "continuum", "divergence", "validity", "transfer", "sweep", "benchmarks")
 GAP_S = 30.0  # a pause longer than this between jobs separates two invocations of snakemake
 
 

@@ -38,8 +38,9 @@ A_GUESS_TOLERANCE = 0.10
 # with the fcc value, a bcc hole loses its whole surface ring and grows to twice its radius.
 #
 # ``snap_cutoff_nn``: the SNAP cutoff (``mlip.rcutfac: auto``) in nearest-neighbour distances: 1.68, aluminium's
-# 4.8 A (between the 2nd and 3rd fcc shells, at 1.41 and 1.73); for bcc it takes 3 shells (1, 1.15, 1.63), as the
-# published bcc SNAPs shipped with LAMMPS do (Ta06A 4.67 A = 1.63, W 4.73 A = 1.73, Mo 4.6 A = 1.69).
+# 4.8 A (between the 2nd and 3rd fcc shells, at 1.41 and 1.73). For bcc the 3rd shell (1.633) lies just inside,
+# where the switching function has almost vanished (0.002), so it sees 2 shells in effect; the published bcc SNAPs
+# shipped with LAMMPS span the same range (Ta06A 4.67 A = 1.63, Mo 4.6 A = 1.69, W 4.73 A = 1.73).
 # The specimen's hole axis needs no entry: the default orientation (x [110], y [001], hole axis [1-10]) holds two
 # {111} slip planes of fcc and two {112}<111> edge systems of bcc (Schmid factor ~0.47 under the x load).
 LATTICE_TABLE: dict[str, dict[str, Any]] = {
@@ -65,14 +66,16 @@ def hole_min_coordination(lattice: str, configured: int | None = None) -> int:
 
 
 def snap_cutoff(material: Material) -> float:
-    """The SNAP cutoff of ``mlip.rcutfac: auto`` (Angstrom): the lattice's ``snap_cutoff_nn`` nearest-neighbour
-    distances at ``material.a_guess``, rounded to 0.01 A (aluminium: 4.80, copper 4.31, tantalum 4.82). Raises
-    :class:`ConfigError` for a lattice the table does not hold."""
+    """The SNAP cutoff radius of ``mlip.rcutfac: auto`` (Angstrom): the lattice's ``snap_cutoff_nn``
+    nearest-neighbour distances at ``material.a_guess``, rounded to 0.01 A (aluminium 4.80, copper 4.31, tantalum
+    4.82). The guess, not the DFT lattice constant: the descriptors are fixed before the DFT stage has run, and the
+    guess is checked within 10% of the element's reference lattice constant. Raises :class:`ConfigError` for a
+    lattice the table does not hold."""
     if material.lattice not in LATTICE_TABLE:
         raise ConfigError(f"material.lattice = '{material.lattice}': no SNAP cutoff rule for it. Fix: set "
                           f"mlip.rcutfac (Angstrom), or use one of {sorted(LATTICE_TABLE)}")
     nn = nearest_neighbour_distance(material, material.a_guess)
-    return round(float(LATTICE_TABLE[material.lattice]["snap_cutoff_nn"]) * nn, 2)
+    return round(float(LATTICE_TABLE[material.lattice]["snap_cutoff_nn"] * nn), 2)
 
 
 def initial_magnetic_moment(element: str, configured: float | str = "auto") -> float:

@@ -29,7 +29,7 @@ from multiscale.dft.external import CONVERGED, TRAINING, check_fidelities, exter
 from multiscale.divergence.atlas import AtlasSettings
 from multiscale.divergence.transitions import load_experiment
 from multiscale.errors import ConfigError
-from multiscale.material import Material, snap_cutoff
+from multiscale.material import Material, hole_min_coordination, snap_cutoff
 from multiscale.mlip.snap import LOOP_GROUP_PREFIX, DescriptorSettings, SNAPSettings
 from multiscale.specimen import Specimen
 from multiscale.transfer.settings import TransferSettings
@@ -162,17 +162,27 @@ def validate_study(config: Mapping[str, Any], sources: Sequence[str | Path] = ()
 
 
 def resolve_material_defaults(config: dict[str, Any]) -> None:
-    """Replace the per-element defaults a config leaves to the material (``mlip.rcutfac: auto``: the lattice's
-    cutoff rule, :func:`multiscale.material.snap_cutoff`) by their values, in place, so every rule sees numbers.
-    A material the checks will refuse gets the dataclass default here; its own error is reported by them."""
-    if config["mlip"].get("rcutfac") != "auto":
-        return
+    """Replace the per-element defaults a config leaves to the material by their values, in place, so every rule
+    (and ``multiscale config validate --show``) sees numbers: ``mlip.rcutfac: auto`` (the lattice's cutoff rule,
+    :func:`multiscale.material.snap_cutoff`, divided by 2 ``mlip.element_radius``) and ``specimen.min_coordination:
+    null`` (the lattice's hole clean-up rule, :func:`multiscale.material.hole_min_coordination`). A material the
+    checks will refuse gets the dataclass defaults here; its own error is reported by them."""
     try:
         material = Material.from_dict(config["material"])
         material.check_crystal()
-        config["mlip"]["rcutfac"] = snap_cutoff(material)
     except (ConfigError, KeyError, TypeError):
-        config["mlip"]["rcutfac"] = DescriptorSettings().rcutfac
+        material = None
+    if config["mlip"].get("rcutfac") == "auto":
+        radius = config["mlip"].get("element_radius", DescriptorSettings().element_radius)
+        try:
+            config["mlip"]["rcutfac"] = round(snap_cutoff(material) / (2 * float(radius)), 4)
+        except (ConfigError, AttributeError, TypeError, ZeroDivisionError):
+            config["mlip"]["rcutfac"] = DescriptorSettings().rcutfac
+    if config["specimen"].get("min_coordination", 0) is None and material is not None:
+        try:
+            config["specimen"]["min_coordination"] = hole_min_coordination(material.lattice)
+        except ConfigError:
+            pass  # no rule for the lattice: the MD stage says so, naming specimen.min_coordination
 
 
 def load_study(*paths: str | Path) -> dict[str, Any]:

@@ -80,6 +80,9 @@ def _check_key(schema: Mapping[str, Any], dotted: str, where: str) -> None:
     if dotted.split(".")[0] == "convergence":
         raise ConfigError(f"invalid sweep in {where}: 'sweep.{dotted}' cannot be swept: the convergence study "
                           f"already scans its settings. Fix: list the values in {dotted} instead")
+    if dotted.split(".")[0] == "transfer":
+        raise ConfigError(f"invalid sweep in {where}: 'sweep.{dotted}' cannot be swept: the transfer experiment "
+                          f"is one per study. Fix: one study file per transfer setting")
     if dotted.split(".")[0] in ("study", "sweep"):
         raise ConfigError(f"invalid sweep in {where}: 'sweep.{dotted}' cannot be swept")
 

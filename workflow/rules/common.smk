@@ -252,5 +252,15 @@ def transfer_pools(wildcards):
     return {e: f"{RESULTS}/transfer/pool_{e}.h5" for e in t["sources"] + [t["target"]]}
 
 
+def transfer_target():
+    """The transfer experiment's outputs; a clear error when asked for without a target."""
+    if not config["transfer"]["target"]:
+        raise WorkflowError(
+            "the target 'transfer' needs transfer.target (the held-out element) and transfer.sources in the study "
+            "config. Fix: e.g. --configfile config/studies/transfer-ag.yaml"
+        )
+    return [f"{RESULTS}/transfer/transfer.md", f"{RESULTS}/transfer/transfer.h5"]
+
+
 def experiment_arg():
     return f"--experiment {EXPERIMENT}" if os.path.exists(EXPERIMENT) else ""

@@ -7,7 +7,8 @@ rule transfer_pool:
     wildcard_constraints:
         element=r"[A-Z][a-z]?",
     params:
-        transfer=json.dumps(config["transfer"], sort_keys=True),
+        # only what a pool depends on: its structures and its DFT settings (the curve's settings rerun the curve)
+        transfer=json.dumps({"pool": config["transfer"]["pool"], "dft": config["transfer"]["dft"]}, sort_keys=True),
         dft=json.dumps(config["dft"], sort_keys=True),
     conda:
         CONDA_ENV
@@ -46,4 +47,4 @@ rule transfer_curve:
 
 rule transfer:
     input:
-        rules.transfer_curve.output if config["transfer"]["target"] else [],
+        lambda w: transfer_target(),

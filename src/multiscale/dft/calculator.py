@@ -54,7 +54,8 @@ class DFTSettings:
         return settings_from_dict(cls, d, "dft")
 
     def __post_init__(self) -> None:
-        if self.magmom != "auto" and (isinstance(self.magmom, str) or float(self.magmom) < 0):
+        if self.magmom != "auto" and (isinstance(self.magmom, bool) or not isinstance(self.magmom, int | float)
+                                      or self.magmom < 0):
             raise ConfigError(f"dft.magmom = {self.magmom!r}. Fix: use auto (the element's moment if it is a "
                               f"ferromagnet, else spin-paired), 0 (spin-paired) or a moment in Bohr magnetons >= 0")
         if self.smearing_method not in SMEARING_METHODS:

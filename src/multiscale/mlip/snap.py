@@ -240,7 +240,7 @@ run 0""", zero)
 class GaussianPrior:
     """A Gaussian prior over SNAP coefficients: ``mean`` (n_coeff,) and ``covariance`` (n_coeff, n_coeff).
 
-    ``evidence_width``: whether the fit rescales the prior's width by the evidence (lambda free, as for the default
+    ``width_from_evidence``: whether the fit rescales the prior's width by the evidence (lambda free, as for the default
     prior) or keeps it as given (lambda pinned at 1 by a sharp Gamma hyperprior). A prior learned elsewhere is
     knowledge the target's first few labels should not overrule: with its width free, a fit on a handful of
     equation-of-state cells widened it to a flat prior (measured on EMT Ag, prior from Cu/Au/Pd/Ni: test force
@@ -248,9 +248,21 @@ class GaussianPrior:
 
     mean: np.ndarray
     covariance: np.ndarray
-    evidence_width: bool = False
+    width_from_evidence: bool = False
     # noise precision of a unit-weight row to keep (pinned like lambda); None: evidence-optimised
     noise_precision: float | None = None
+
+    def check(self, n_coeff: int) -> None:
+        """Shapes (n_coeff,) and (n_coeff, n_coeff), a symmetric positive-definite covariance and a positive noise
+        precision. Raises :class:`ValueError` naming what is wrong."""
+        mean, cov = np.asarray(self.mean, float), np.asarray(self.covariance, float)
+        if mean.shape != (n_coeff,) or cov.shape != (n_coeff, n_coeff):
+            raise ValueError(f"GaussianPrior: mean {mean.shape} and covariance {cov.shape} do not match the model's "
+                             f"{n_coeff} coefficients")
+        if not np.allclose(cov, cov.T) or np.linalg.eigvalsh(cov).min() <= 0:
+            raise ValueError("GaussianPrior: the covariance is not symmetric positive definite")
+        if self.noise_precision is not None and not self.noise_precision > 0:
+            raise ValueError(f"GaussianPrior: noise_precision = {self.noise_precision} must be positive")
 
 
 @dataclass
@@ -259,8 +271,8 @@ class BayesianSNAP:
 
     settings: SNAPSettings = field(default_factory=SNAPSettings)
 
-    def rows(self, desc: list[dict[str, np.ndarray]], energies, forces, stresses, n_atoms, groups=None,
-             fidelities=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _rows(self, desc: list[dict[str, np.ndarray]], energies, forces, stresses, n_atoms, groups=None,
+              fidelities=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The weighted design: rows x (n_rows, n_coeff), targets y and row weights w (energy per atom, force
         components, Voigt stresses per configuration), the ``settings.fit`` weights applied."""
         fit = self.settings.fit
@@ -285,16 +297,17 @@ class BayesianSNAP:
         The default prior is zero-mean and isotropic on the standardised coefficients. With ``prior`` the
         coefficients are beta = mean + L z with z ~ N(0, I / lambda) and L L^T the prior covariance (Cholesky):
         the same estimator on the whitened columns x L and the residual targets y - x . mean. Lambda (the prior's
-        overall width) is evidence-optimised if ``prior.evidence_width``, else pinned at 1; the noise precision is
+        overall width) is evidence-optimised if ``prior.width_from_evidence``, else pinned at 1; the noise precision is
         evidence-optimised unless ``prior.noise_precision`` pins it (:mod:`multiscale.transfer` learns such a
-        prior across elements)."""
+        prior across elements). Raises :class:`ValueError` for a prior of the wrong shape or a covariance that is
+        not positive definite (:meth:`GaussianPrior.check`)."""
         from sklearn.linear_model import BayesianRidge
 
-        x, y, w = self.rows(desc, energies, forces, stresses, n_atoms, groups, fidelities)
+        x, y, w = self._rows(desc, energies, forces, stresses, n_atoms, groups, fidelities)
         keep = w > 0
         x, y, w = x[keep], y[keep], w[keep]
         pinned: dict[str, float] = {}
-        if prior is not None and not prior.evidence_width:
+        if prior is not None and not prior.width_from_evidence:
             pinned.update(lambda_1=1e8, lambda_2=1e8, lambda_init=1.0)
         if prior is not None and prior.noise_precision is not None:
             pinned.update(alpha_1=1e8 * prior.noise_precision, alpha_2=1e8, alpha_init=prior.noise_precision)
@@ -306,16 +319,19 @@ class BayesianSNAP:
             self.coef_ = model.coef_ / scale
             self.covariance_ = model.sigma_ / np.outer(scale, scale)
         else:
+            prior.check(x.shape[1])
             root = np.linalg.cholesky(np.asarray(prior.covariance, float))  # covariance = root root^T
             mean = np.asarray(prior.mean, float)
             model.fit(x @ root, y - x @ mean, sample_weight=w**2)
             scale = 1.0 / np.sqrt(np.diag(prior.covariance))
             self.coef_ = mean + root @ model.coef_
             self.covariance_ = root @ model.sigma_ @ root.T
-        self.scale_ = scale
+        self.scale_ = scale  # column scale the prior acts on: rms of each column, or 1/sqrt(prior variance)
         self.alpha_ = float(model.alpha_)  # noise precision of a unit-weight row
-        self.lambda_ = float(model.lambda_)  # prior precision (standardised coefficients)
-        self.log_evidence_ = float(model.scores_[-1])
+        self.lambda_ = float(model.lambda_)  # prior precision (of the standardised / whitened coefficients)
+        # the log evidence; NaN when hyperparameters are pinned (BayesianRidge's score then holds the sharp
+        # Gamma hyperpriors' terms, which mean nothing here)
+        self.log_evidence_ = float(model.scores_[-1]) if not pinned else float("nan")
         self.n_rows_ = int(len(y))
         return self
 

@@ -206,7 +206,7 @@ KINDS: dict[str, ArtifactKind] = {
         ),
         ArtifactKind(
             "dft_convergence",
-            2,
+            3,
             "The DFT convergence study: errors of the training settings, and elastic constants vs settings.",
             {
                 "cell_parameter": Dataset(STR, ("n_cell_rows",), "-", "scanned parameter (ecut or kpt_density)"),

@@ -382,7 +382,11 @@ def test_a_scan_moved_elsewhere_must_not_set_its_own_parameter():
     every = {"kpt_density": {"ecut": 500.0}, "smearing": {"kpt_density": 12.0}, "ecut": {"kpt_density": 6.0}}
     with pytest.raises(ConfigError, match="moves every scan away from the reference"):
         ConvergenceSettings.from_dict({"elastic": {"scan_at": every}}).check(DFTSettings())
-    # an entry that repeats the reference's value moves nothing
+    with pytest.raises(ConfigError, match=r"scan_at.smearing.kpt_density = 8 is below the reference's 10"):
+        ConvergenceSettings.from_dict({"elastic": {"scan_at": {"smearing": {"kpt_density": 8.0}}}}).check(
+            DFTSettings())
+    # null clears an inherited entry; an entry that repeats the reference's value moves nothing
+    ConvergenceSettings.from_dict({"elastic": {"scan_at": {"smearing": None}}}).check(DFTSettings())
     ConvergenceSettings.from_dict({"elastic": {"scan_at": {**every, "ecut": {"kpt_density": 10.0}}}}).check(
         DFTSettings())
 

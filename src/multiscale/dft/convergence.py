@@ -66,13 +66,14 @@ class ElasticScanSettings:
     strain: float = 0.01
     eos_points: int = 7
     eos_max_strain: float = 0.02
-    # scan -> settings it runs at instead of the reference's (a partial dft section without the scanned key)
-    scan_at: dict[str, dict[str, float]] = field(default_factory=dict)
+    # scan -> settings it runs at instead of the reference's (a partial dft section without the scanned key);
+    # null: at the reference (how a study clears an entry it would inherit from the default config)
+    scan_at: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
     def moved(self, param: str) -> dict[str, float]:
         """The settings of ``scan_at[param]`` that differ from the reference: where the scan of ``param`` runs
         away from the reference (empty: it passes through the reference)."""
-        return {k: float(v) for k, v in self.scan_at.get(param, {}).items()
+        return {k: float(v) for k, v in (self.scan_at.get(param) or {}).items()
                 if not math.isclose(float(v), float(self.reference[k]))}
 
 
@@ -105,10 +106,15 @@ class ConvergenceSettings:
             if param not in ELASTIC_PARAMS:
                 raise ConfigError(f"{where}.elastic.scan_at.{param}: not a scanned parameter. Fix: use one of "
                                   f"{ELASTIC_PARAMS}")
-            bad = sorted(set(at) - (set(ELASTIC_PARAMS) - {param}))
+            bad = sorted(set(at or {}) - (set(ELASTIC_PARAMS) - {param}))
             if bad:
                 raise ConfigError(f"{where}.elastic.scan_at.{param}: {bad} cannot be set there (the scan varies "
                                   f"{param} itself). Fix: set only {sorted(set(ELASTIC_PARAMS) - {param})}")
+        smearing_mesh = self.elastic.moved("smearing").get("kpt_density")
+        if smearing_mesh is not None and smearing_mesh < float(ref["kpt_density"]):
+            raise ConfigError(f"{where}.elastic.scan_at.smearing.kpt_density = {smearing_mesh:g} is below the "
+                              f"reference's {ref['kpt_density']:g}: on a coarser mesh the smearing scan measures a "
+                              f"sampling error. Fix: a k-density at least the reference's, or smearing: null")
         if all(self.elastic.moved(p) for p in ELASTIC_PARAMS):
             raise ConfigError(f"{where}.elastic.scan_at moves every scan away from the reference settings, so no "
                               f"constant is computed at the reference. Fix: leave at least one of "

@@ -66,16 +66,27 @@ def test_another_cubic_element_in_its_reference_crystal_passes(tmp_path):
     assert load_study(ROOT / "config/config.yaml", ok)["material"]["element"] == "Ta"
 
 
-@pytest.mark.parametrize("study, cutoff", [(None, 4.8), ("cu.yaml", 4.31), ("ta.yaml", 4.82)])
-def test_the_snap_cutoff_follows_the_lattice_from_one_table(study, cutoff):
-    """mlip.rcutfac: auto is 1.68 nearest-neighbour distances (multiscale.material.LATTICE_TABLE); the named
-    studies of other elements set only the material."""
+@pytest.mark.parametrize("study, cutoff, phases, clean_up", [(None, 4.8, ["hcp", "bcc"], 7),
+                                                              ("cu.yaml", 4.31, ["hcp", "bcc"], 7),
+                                                              ("ta.yaml", 4.82, ["fcc", "hcp"], 4)])
+def test_per_element_defaults_follow_the_lattice_from_one_table(study, cutoff, phases, clean_up):
+    """mlip.rcutfac: auto (1.68 nearest-neighbour distances), the competing phases and the hole clean-up rule come
+    from multiscale.material.LATTICE_TABLE; the named studies of other elements set only the material (a bcc study
+    inheriting fcc's [hcp, bcc] failed in its phase job)."""
     files = [ROOT / "config/config.yaml"] + ([ROOT / "config/studies/tiny.yaml", ROOT / "config/studies" / study]
                                              if study else [])
     config = load_study(*files)
     assert config["mlip"]["rcutfac"] == cutoff
+    assert config["dft"]["configurations"]["phases"]["lattices"] == phases
+    assert config["specimen"]["min_coordination"] == clean_up
     if study:
         assert set(yaml.safe_load((ROOT / "config/studies" / study).read_text())) == {"study", "material"}
+
+
+def test_a_phase_list_naming_the_crystals_own_lattice_is_refused_before_any_job(tmp_path):
+    rejected(tmp_path, {"material": {"element": "Ta", "lattice": "bcc", "a_guess": 3.31},
+                        "dft": {"configurations": {"phases": {"lattices": ["hcp", "bcc"]}}}},
+             "dft.configurations.phases.lattices", "own lattice 'bcc'", "auto")
 
 
 def test_element_whose_reference_crystal_is_not_fcc_or_bcc_is_refused(tmp_path):

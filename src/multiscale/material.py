@@ -43,9 +43,12 @@ A_GUESS_TOLERANCE = 0.10
 # shipped with LAMMPS span the same range (Ta06A 4.67 A = 1.63, Mo 4.6 A = 1.69, W 4.73 A = 1.73).
 # The specimen's hole axis needs no entry: the default orientation (x [110], y [001], hole axis [1-10]) holds two
 # {111} slip planes of fcc and two {112}<111> edge systems of bcc (Schmid factor ~0.47 under the x load).
+#
+# ``competing_phases``: the lattices ``dft.configurations.phases.lattices: auto`` compares the crystal with (the
+# close-packed and the bcc alternatives of an fcc metal, the close-packed ones of a bcc metal).
 LATTICE_TABLE: dict[str, dict[str, Any]] = {
-    "fcc": {"hole_min_coordination": 7, "snap_cutoff_nn": 1.68},
-    "bcc": {"hole_min_coordination": 4, "snap_cutoff_nn": 1.68},
+    "fcc": {"hole_min_coordination": 7, "snap_cutoff_nn": 1.68, "competing_phases": ["hcp", "bcc"]},
+    "bcc": {"hole_min_coordination": 4, "snap_cutoff_nn": 1.68, "competing_phases": ["fcc", "hcp"]},
 }
 # Initial magnetic moments (Bohr magnetons per atom) of the elements whose ground state is ferromagnetic: the
 # measured saturation moments at 0 K (C. Kittel, Introduction to Solid State Physics, 8th ed., Wiley (2005),

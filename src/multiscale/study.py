@@ -29,7 +29,7 @@ from multiscale.dft.external import CONVERGED, TRAINING, check_fidelities, exter
 from multiscale.divergence.atlas import AtlasSettings
 from multiscale.divergence.transitions import load_experiment
 from multiscale.errors import ConfigError
-from multiscale.material import Material, hole_min_coordination, snap_cutoff
+from multiscale.material import LATTICE_TABLE, Material, hole_min_coordination, snap_cutoff
 from multiscale.mlip.snap import LOOP_GROUP_PREFIX, DescriptorSettings, SNAPSettings
 from multiscale.specimen import Specimen
 from multiscale.transfer.settings import TransferSettings
@@ -72,6 +72,10 @@ def semantic_checks(config: Mapping[str, Any], where: str) -> None:
     if element_known:
         _passes(problems, material.check_crystal)
     dft = _build(problems, DFTSettings.from_dict, config["dft"])
+    own = material.lattice if material is not None else None
+    if own in config["dft"].get("configurations", {}).get("phases", {}).get("lattices", []):
+        problems.append(f"dft.configurations.phases.lattices names the crystal's own lattice '{own}' (the "
+                        f"reference the phases are compared with). Fix: list only competing lattices, or auto")
     convergence = _build(problems, ConvergenceSettings.from_dict, config["convergence"])
     if dft is not None and convergence is not None:
         _passes(problems, convergence.check, dft)
@@ -164,8 +168,9 @@ def validate_study(config: Mapping[str, Any], sources: Sequence[str | Path] = ()
 def resolve_material_defaults(config: dict[str, Any]) -> None:
     """Replace the per-element defaults a config leaves to the material by their values, in place, so every rule
     (and ``multiscale config validate --show``) sees numbers: ``mlip.rcutfac: auto`` (the lattice's cutoff rule,
-    :func:`multiscale.material.snap_cutoff`, divided by 2 ``mlip.element_radius``) and ``specimen.min_coordination:
-    null`` (the lattice's hole clean-up rule, :func:`multiscale.material.hole_min_coordination`). A material the
+    :func:`multiscale.material.snap_cutoff`, divided by 2 ``mlip.element_radius``), ``specimen.min_coordination:
+    null`` (the lattice's hole clean-up rule, :func:`multiscale.material.hole_min_coordination`) and
+    ``dft.configurations.phases.lattices: auto`` (the lattice's competing phases, ``LATTICE_TABLE``). A material the
     checks will refuse gets the dataclass defaults here; its own error is reported by them."""
     try:
         material = Material.from_dict(config["material"])
@@ -178,6 +183,10 @@ def resolve_material_defaults(config: dict[str, Any]) -> None:
             config["mlip"]["rcutfac"] = round(snap_cutoff(material) / (2 * float(radius)), 4)
         except (ConfigError, AttributeError, TypeError, ZeroDivisionError):
             config["mlip"]["rcutfac"] = DescriptorSettings().rcutfac
+    phases = config["dft"].get("configurations", {}).get("phases", {})
+    if phases.get("lattices") == "auto":
+        phases["lattices"] = list(LATTICE_TABLE[material.lattice]["competing_phases"]) \
+            if material is not None and material.lattice in LATTICE_TABLE else []
     if config["specimen"].get("min_coordination", 0) is None and material is not None:
         try:
             config["specimen"]["min_coordination"] = hole_min_coordination(material.lattice)

@@ -88,6 +88,11 @@ class PhasesGroup:
 
     lattices: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.lattices, str):  # "auto" is resolved by multiscale.study before any stage sees it
+            raise ConfigError(f"dft.configurations.phases.lattices = {self.lattices!r} reached a stage unresolved. "
+                              f"Fix: load the study with multiscale.study.load_study (it resolves auto)")
+
 
 @dataclass
 class ConfigurationSettings:
